@@ -1,0 +1,141 @@
+use std::fmt;
+
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::{is_source_id, is_visible_ascii};
+
+/// The environment variable holding the API key's id, as in Source's Node client.
+const ENV_KEY_ID: &str = "SOURCE_API_KEY_ID";
+/// The environment variable holding the API key's secret.
+const ENV_KEY_SECRET: &str = "SOURCE_API_KEY_SECRET";
+
+const TEST_PREFIX: &str = "sk_test_";
+const LIVE_PREFIX: &str = "sk_live_";
+const MIN_SECRET_LEN: usize = 32;
+const MAX_SECRET_LEN: usize = 256;
+
+/// Whether a key acts on test data or live data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyMode {
+    /// A `sk_test_…` key.
+    Test,
+    /// A `sk_live_…` key.
+    Live,
+}
+
+/// A Source API key: its public id (`key_…`) and its secret (`sk_test_…`/`sk_live_…`).
+///
+/// The secret is zeroized on drop and redacted from `Debug`.
+///
+/// ```
+/// use source_auth::{ApiKey, ErrorKind};
+///
+/// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_live_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+/// assert_eq!(key.id(), "key_0EipsUv2yRFxynHshisN");
+///
+/// let bad = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_live_short").unwrap_err();
+/// assert_eq!(bad.kind(), ErrorKind::InvalidApiKey);
+/// # Ok::<(), source_auth::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ApiKey {
+    id: Box<str>,
+    secret: SecretString,
+    mode: KeyMode,
+    // HMAC keys from the UTF-8 bytes of the whole secret; both zeroize on drop.
+    signing_key: EncodingKey,
+    verifying_key: DecodingKey,
+}
+
+impl ApiKey {
+    /// Validates and wraps an API key.
+    ///
+    /// The id must be `key_` followed by letters and digits; the secret must start
+    /// with `sk_test_` or `sk_live_` and be 32 to 256 bytes of visible ASCII.
+    pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Result<Self> {
+        let id = id.into();
+        // Wrap the secret first so it is zeroized even when validation fails.
+        let secret = SecretString::from(secret.into());
+        if !is_source_id(&id, "key_") {
+            return Err(Error::new(
+                ErrorKind::InvalidApiKey,
+                "API key id must be `key_` followed by letters and digits",
+            ));
+        }
+        let exposed = secret.expose_secret();
+        let mode = if exposed.starts_with(TEST_PREFIX) {
+            KeyMode::Test
+        } else if exposed.starts_with(LIVE_PREFIX) {
+            KeyMode::Live
+        } else {
+            return Err(Error::new(
+                ErrorKind::InvalidApiKey,
+                "API key secret must start with `sk_test_` or `sk_live_`",
+            ));
+        };
+        if !is_visible_ascii(exposed, MAX_SECRET_LEN) || exposed.len() < MIN_SECRET_LEN {
+            return Err(Error::new(
+                ErrorKind::InvalidApiKey,
+                "API key secret must be 32 to 256 characters of visible ASCII (no spaces or line breaks)",
+            ));
+        }
+        let unusable = |_| Error::new(ErrorKind::InvalidApiKey, "API key secret is not usable as an HMAC key");
+        let signing_key = EncodingKey::from_secret(exposed.as_bytes()).map_err(unusable)?;
+        let verifying_key = DecodingKey::from_secret(exposed.as_bytes()).map_err(unusable)?;
+        Ok(Self {
+            id: id.into_boxed_str(),
+            secret,
+            mode,
+            signing_key,
+            verifying_key,
+        })
+    }
+
+    /// Reads the key from `SOURCE_API_KEY_ID` and `SOURCE_API_KEY_SECRET`.
+    pub fn from_env() -> Result<Self> {
+        let missing = || {
+            Error::new(
+                ErrorKind::MissingEnvironment,
+                format!("set both {ENV_KEY_ID} and {ENV_KEY_SECRET} to your Source API key"),
+            )
+        };
+        let id = std::env::var(ENV_KEY_ID).map_err(|_| missing())?;
+        let secret = std::env::var(ENV_KEY_SECRET).map_err(|_| missing())?;
+        Self::new(id, secret)
+    }
+
+    /// The key's public id, the `kid` of the member tokens it signs.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Test or live, from the secret's prefix.
+    pub fn mode(&self) -> KeyMode {
+        self.mode
+    }
+
+    /// The secret, for building the header; never for display.
+    pub(crate) fn secret(&self) -> &str {
+        self.secret.expose_secret()
+    }
+
+    pub(crate) fn signing_key(&self) -> &EncodingKey {
+        &self.signing_key
+    }
+
+    pub(crate) fn verifying_key(&self) -> &DecodingKey {
+        &self.verifying_key
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("mode", &self.mode)
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
+}

@@ -1,0 +1,97 @@
+//! The crate's error type.
+//!
+//! Every fallible call returns [`Error`], an opaque type whose [`Error::kind`]
+//! tells what went wrong without parsing strings. Messages say what to fix and
+//! never contain a secret, a token or claims.
+//!
+//! ```
+//! use source_auth::{ApiKey, ErrorKind};
+//!
+//! let err = ApiKey::new("key_abc", "not-a-secret").unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::InvalidApiKey);
+//! assert!(!err.to_string().contains("not-a-secret"));
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// What went wrong, for matching without parsing messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An API key id or secret is malformed.
+    InvalidApiKey,
+    /// An environment variable that configures a credential is missing or not UTF-8.
+    MissingEnvironment,
+    /// A user token is empty, too long, or has characters a header cannot carry.
+    InvalidUserToken,
+    /// A member id is not `mem_` followed by letters and digits.
+    InvalidMemberId,
+    /// A caregiver grant names the same member as actor and subject.
+    ActorIsSubject,
+    /// A scope is empty, too long, or has characters outside visible ASCII.
+    InvalidScope,
+    /// A token's expiry is not after now, or is more than 24 hours ahead.
+    InvalidExpiry,
+    /// A token is malformed, uses another algorithm, or its signature or claims are wrong.
+    InvalidToken,
+    /// A token is larger than the 8 KiB a verifier accepts.
+    TokenTooLarge,
+    /// A token's `exp` has passed.
+    Expired,
+    /// A token's `kid` names no key the verifier knows.
+    UnknownKey,
+    /// A base URL is not an `https` origin (or `http` on a loopback host).
+    InvalidBaseUrl,
+    /// A member grant needs an API key to sign with, and none is configured.
+    MissingSigner,
+    /// The JWT library failed to sign.
+    Signing,
+}
+
+/// The error returned by every fallible operation in this crate.
+///
+/// Its [`kind`](Error::kind) is stable to match on; its message is for people.
+pub struct Error {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether a token was rejected because it expired.
+    pub fn is_expired(&self) -> bool {
+        self.kind == ErrorKind::Expired
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

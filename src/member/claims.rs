@@ -1,0 +1,61 @@
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::is_source_id;
+
+/// The payload of a member token, in the order Source's Node client writes it.
+///
+/// `act` is left out (not `null`) when there is no caregiver; `scopes` is always written.
+///
+/// ```
+/// use source_auth::MemberClaims;
+///
+/// let claims: MemberClaims = serde_json::from_str(
+///     r#"{"sub":"mem_1","iat":1655132531,"exp":1655132831,"scopes":[]}"#,
+/// ).unwrap();
+/// assert_eq!(claims.act, None);
+/// assert_eq!(
+///     serde_json::to_string(&claims).unwrap(),
+///     r#"{"sub":"mem_1","iat":1655132531,"exp":1655132831,"scopes":[]}"#,
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberClaims {
+    /// The member the token is about.
+    pub sub: String,
+    /// The caregiver acting for `sub`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<String>,
+    /// Issued at, in whole seconds since the Unix epoch.
+    pub iat: u64,
+    /// Expires at, in whole seconds since the Unix epoch.
+    pub exp: u64,
+    /// Permission scopes; Source asks for `[]` for now.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// Checks the member ids of a subject and optional actor.
+pub(crate) fn validate_members(subject: &str, actor: Option<&str>) -> Result<()> {
+    if !is_source_id(subject, "mem_") {
+        return Err(Error::new(
+            ErrorKind::InvalidMemberId,
+            "subject must be a member id: `mem_` followed by letters and digits",
+        ));
+    }
+    if let Some(actor) = actor {
+        if !is_source_id(actor, "mem_") {
+            return Err(Error::new(
+                ErrorKind::InvalidMemberId,
+                "actor must be a member id: `mem_` followed by letters and digits",
+            ));
+        }
+        if actor == subject {
+            return Err(Error::new(
+                ErrorKind::ActorIsSubject,
+                "a caregiver token needs an actor other than its subject; use a member token instead",
+            ));
+        }
+    }
+    Ok(())
+}

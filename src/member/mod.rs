@@ -1,0 +1,38 @@
+//! Member and caregiver tokens: HS256 JWTs signed with an API key.
+//!
+//! A [`MemberGrant`] says who the token is for; a [`TokenSigner`] turns it into a
+//! [`MemberToken`]; a [`TokenVerifier`] checks tokens the way Source does.
+//!
+//! ```
+//! use std::time::Duration;
+//! use source_auth::{ApiKey, MemberGrant, TokenSigner, TokenVerifier};
+//!
+//! let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+//! let signer = TokenSigner::new(key.clone());
+//!
+//! let grant = MemberGrant::caregiver("mem_patient1", "mem_parent1").ttl(Duration::from_secs(600));
+//! let token = signer.sign(&grant)?;
+//! assert_eq!(token.claims().act.as_deref(), Some("mem_parent1"));
+//!
+//! let claims = TokenVerifier::new([key]).verify(token.as_str())?;
+//! assert_eq!(claims.sub, "mem_patient1");
+//! # Ok::<(), source_auth::Error>(())
+//! ```
+
+mod claims;
+mod grant;
+mod signer;
+mod token;
+mod verifier;
+
+pub use claims::MemberClaims;
+pub use grant::MemberGrant;
+pub(crate) use grant::GrantKey;
+pub use signer::TokenSigner;
+pub use token::MemberToken;
+pub use verifier::TokenVerifier;
+
+use std::time::Duration;
+
+/// The longest a member token may live, from Source's rules.
+pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
