@@ -52,6 +52,7 @@ pub enum ErrorKind {
 /// The error returned by every fallible operation in this crate.
 ///
 /// Its [`kind`](Error::kind) is stable to match on; its message is for people.
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: Cow<'static, str>,
@@ -95,3 +96,7 @@ impl std::error::Error for Error {}
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The boxed error tower services return; [`SourceAuth`](crate::SourceAuth)'s own
+/// failures downcast to [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

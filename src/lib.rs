@@ -4,15 +4,37 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![warn(clippy::await_holding_lock)]
 
+mod authorizer;
 pub mod clock;
 pub mod credential;
 pub mod error;
 mod id;
+pub mod identity;
+pub mod layer;
 pub mod member;
+mod origin;
 
-pub use clock::{Clock, SystemClock};
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+mod extract;
+
+#[cfg(feature = "actix-web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix-web")))]
+pub mod actix;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
+
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
 pub use credential::{ApiKey, Credential, KeyMode, UserToken};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use identity::SourceIdentity;
+pub use layer::{SourceAuth, SourceAuthLayer};
 pub use member::{MemberClaims, MemberGrant, MemberToken, TokenSigner, TokenVerifier};

@@ -59,6 +59,11 @@ impl TokenSigner {
         self
     }
 
+    pub(crate) fn with_shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Writes `iat` this much earlier than now, for verifiers whose clocks run behind
     /// (default zero). `exp` is still counted from the real now, and the token's whole
     /// lifetime (`exp − iat`) stays within 24 hours.

@@ -1,0 +1,75 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::error::BoxError;
+use pin_project_lite::pin_project;
+
+use crate::error::{Error, ErrorKind};
+
+pin_project! {
+    /// The response future of [`SourceAuth`](super::SourceAuth): the inner
+    /// service's future, or the error that kept the request from being sent.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Sent { #[pin] future: F },
+        Refused { error: Option<Error> },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn sent(future: F) -> Self {
+        Self {
+            state: State::Sent { future },
+        }
+    }
+
+    pub(crate) fn refused(error: Error) -> Self {
+        Self {
+            state: State::Refused { error: Some(error) },
+        }
+    }
+}
+
+impl<F, T, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Sent { future } => future.poll(cx).map_err(Into::into),
+            StateProj::Refused { error } => Poll::Ready(Err(error
+                .take()
+                .unwrap_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidToken,
+                        "response future polled after completion",
+                    )
+                })
+                .into())),
+        }
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Sent { .. } => "sent",
+            State::Refused { .. } => "refused",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}

@@ -1,0 +1,219 @@
+//! `SourceAuthLayer`: a tower layer that authenticates outbound requests to Source.
+//!
+//! Put it on any HTTP client that is a tower service — hyper-util's client,
+//! `reqwest::Client` (feature `reqwest`), or your own stack — and every request
+//! to Source's origin carries the right `Authorization` header. Requests to any
+//! other origin pass through untouched, and an `Authorization` header the caller
+//! set is kept.
+//!
+//! | built with | each request to Source gets |
+//! |---|---|
+//! | [`SourceAuthLayer::api_key`] / [`new`](SourceAuthLayer::new) with an [`ApiKey`] | `Bearer sk_…` |
+//! | [`SourceAuthLayer::api_key_basic`] | `Basic base64("sk_…:")` |
+//! | [`SourceAuthLayer::user_token`] | `Bearer …` and `Source-Live-Mode` |
+//! | [`SourceAuthLayer::member_token`] | `Bearer <jwt>`, refused once expired |
+//! | [`SourceAuthLayer::member`] | a member token minted, cached and refreshed before it expires |
+//!
+//! A [`MemberGrant`] or [`MemberToken`] in a request's extensions overrides the
+//! layer's credential for that request; grants are minted once and cached per
+//! subject, actor and scopes.
+//!
+//! # Errors
+//!
+//! The service's error type is tower's `BoxError`. When a request cannot be
+//! authorized (a malformed grant, an expired token) the inner service is not
+//! called and the error downcasts to [`source_auth::Error`](crate::Error); any
+//! other error is the inner service's own.
+//!
+//! # Example
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response, header::AUTHORIZATION};
+//! use source_auth::{ApiKey, MemberGrant, SourceAuthLayer};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+//! // Stands in for hyper-util's or reqwest's client: echoes the header it got.
+//! let client = service_fn(|req: Request<()>| async move {
+//!     let auth = req.headers().get(AUTHORIZATION).map(|v| v.is_sensitive());
+//!     Ok::<_, Infallible>(Response::new(auth))
+//! });
+//! let client = ServiceBuilder::new()
+//!     .layer(SourceAuthLayer::api_key(key))
+//!     .service(client);
+//!
+//! // To Source: authorized, and the header is marked sensitive.
+//! let mut req = Request::get("https://api.sourcehealth.com/v1/members").body(())?;
+//! // This request acts as a member instead of with the API key.
+//! req.extensions_mut().insert(MemberGrant::member("mem_5QW8j1oKqQjNaPk4Hv3f"));
+//! assert_eq!(*client.clone().oneshot(req).await?.body(), Some(true));
+//!
+//! // Anywhere else: untouched.
+//! let req = Request::get("https://example.com/").body(())?;
+//! assert_eq!(*client.oneshot(req).await?.body(), None);
+//! # Ok(())
+//! # }
+//! ```
+
+mod future;
+mod service;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_layer::Layer;
+
+use crate::authorizer::{
+    AuthConfig, Authorizer, DEFAULT_GRANT_CACHE_CAPACITY, DefaultCredential, RefreshPolicy,
+};
+use crate::clock::Clock;
+use crate::credential::{ApiKey, Credential, UserToken};
+use crate::error::Result;
+use crate::member::{MemberGrant, MemberToken, TokenSigner};
+use crate::origin::Origin;
+
+pub use future::ResponseFuture;
+pub use service::SourceAuth;
+
+/// A tower layer that adds Source credentials to requests for Source's origin.
+///
+/// Cheap to clone; every service it makes shares one token cache. See the
+/// [module docs](self) for an example.
+#[derive(Clone)]
+pub struct SourceAuthLayer {
+    config: AuthConfig,
+    authorizer: Arc<Authorizer>,
+}
+
+impl SourceAuthLayer {
+    /// A layer sending `credential`. An API key is sent as a Bearer token and also
+    /// signs per-request member grants.
+    pub fn new(credential: impl Into<Credential>) -> Self {
+        match credential.into() {
+            Credential::ApiKey(key) => Self::api_key(key),
+            Credential::UserToken(token) => Self::user_token(token),
+            Credential::MemberToken(token) => Self::member_token(token),
+        }
+    }
+
+    /// Sends `Authorization: Bearer sk_…`; per-request grants are signed with `key`.
+    pub fn api_key(key: ApiKey) -> Self {
+        Self::api_key_with(key, false)
+    }
+
+    /// Sends the API key as HTTP Basic: the secret as user name, an empty password.
+    pub fn api_key_basic(key: ApiKey) -> Self {
+        Self::api_key_with(key, true)
+    }
+
+    fn api_key_with(key: ApiKey, basic: bool) -> Self {
+        let signer = TokenSigner::new(key.clone());
+        Self::from_config(DefaultCredential::ApiKey { key, basic }, Some(signer))
+    }
+
+    /// Sends a user token with `Source-Live-Mode` set from the token.
+    pub fn user_token(token: UserToken) -> Self {
+        Self::from_config(DefaultCredential::UserToken(token), None)
+    }
+
+    /// Sends a ready-made member token until it expires; after that requests fail
+    /// with [`ErrorKind::Expired`](crate::ErrorKind::Expired).
+    pub fn member_token(token: MemberToken) -> Self {
+        Self::from_config(DefaultCredential::MemberToken(token), None)
+    }
+
+    /// Mints a member token for `grant` with `signer`, caches it, and refreshes it
+    /// before it expires. The signer's clock is the layer's clock.
+    pub fn member(signer: TokenSigner, grant: MemberGrant) -> Self {
+        Self::from_config(DefaultCredential::MemberGrant(grant), Some(signer))
+    }
+
+    /// Sends only per-request credentials: every request must carry a
+    /// `MemberGrant` or `MemberToken` in its extensions; grants are signed with `signer`.
+    pub fn per_request(signer: TokenSigner) -> Self {
+        Self::from_config(DefaultCredential::None, Some(signer))
+    }
+
+    fn from_config(credential: DefaultCredential, signer: Option<TokenSigner>) -> Self {
+        let config = AuthConfig {
+            credential,
+            signer,
+            clock: None,
+            origin: Origin::default(),
+            refresh: RefreshPolicy::default(),
+            grant_cache_capacity: DEFAULT_GRANT_CACHE_CAPACITY,
+        };
+        Self {
+            authorizer: Arc::new(Authorizer::new(&config)),
+            config,
+        }
+    }
+
+    fn reconfigure(mut self, change: impl FnOnce(&mut AuthConfig)) -> Self {
+        change(&mut self.config);
+        self.authorizer = Arc::new(Authorizer::new(&self.config));
+        self
+    }
+
+    /// Sends credentials only to this origin instead of `https://api.sourcehealth.com`.
+    ///
+    /// It must be `https`, or plain `http` on a loopback host (for tests and
+    /// [`MockSource`](crate::testing::MockSource)); any path is ignored.
+    pub fn base_url(self, base_url: &str) -> Result<Self> {
+        let origin = Origin::parse(base_url)?;
+        Ok(self.reconfigure(|config| config.origin = origin))
+    }
+
+    /// Signs per-request member grants with `signer` (layers built from an API key
+    /// already have one).
+    pub fn signer(self, signer: TokenSigner) -> Self {
+        self.reconfigure(|config| config.signer = Some(signer))
+    }
+
+    /// Refreshes a cached member token this long before it expires, instead of the
+    /// default min(25 % of its lifetime, 60 s).
+    pub fn refresh_margin(self, margin: Duration) -> Self {
+        self.reconfigure(|config| config.refresh.margin = Some(margin))
+    }
+
+    /// Refreshes each token up to this much earlier again, at random, so that many
+    /// clients started together do not all refresh at once (default zero).
+    pub fn refresh_jitter(self, jitter: Duration) -> Self {
+        self.reconfigure(|config| config.refresh.jitter = jitter)
+    }
+
+    /// How many per-request grants' tokens to keep (default 10,000).
+    pub fn grant_cache_capacity(self, capacity: usize) -> Self {
+        self.reconfigure(|config| config.grant_cache_capacity = capacity)
+    }
+
+    /// Reads the time from `clock` for signing, refreshing and expiry checks.
+    pub fn clock(self, clock: impl Clock) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        self.reconfigure(|config| config.clock = Some(clock))
+    }
+
+    pub(crate) fn authorizer(&self) -> &Arc<Authorizer> {
+        &self.authorizer
+    }
+}
+
+impl<S> Layer<S> for SourceAuthLayer {
+    type Service = SourceAuth<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SourceAuth::new(inner, self.authorizer.clone())
+    }
+}
+
+impl fmt::Debug for SourceAuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceAuthLayer")
+            .field("authorizer", &self.authorizer)
+            .finish()
+    }
+}

@@ -1,0 +1,88 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::error::BoxError;
+use http::Request;
+use tower_service::Service;
+
+use crate::authorizer::Authorizer;
+
+use super::ResponseFuture;
+
+/// The service made by [`SourceAuthLayer`](super::SourceAuthLayer).
+#[derive(Clone, Debug)]
+pub struct SourceAuth<S> {
+    inner: S,
+    authorizer: Arc<Authorizer>,
+}
+
+impl<S> SourceAuth<S> {
+    pub(crate) fn new(inner: S, authorizer: Arc<Authorizer>) -> Self {
+        Self { inner, authorizer }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    pub(crate) fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
+    }
+
+    /// Calls the inner service with a request the authorizer has already handled.
+    ///
+    /// Authorization is synchronous, so the service readied by `poll_ready` is the
+    /// one called, right here; no clone of the inner service is needed.
+    pub(crate) fn send<R>(
+        &mut self,
+        authorized: crate::Result<()>,
+        request: R,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<R>,
+    {
+        match authorized {
+            Ok(()) => ResponseFuture::sent(self.inner.call(request)),
+            Err(error) => ResponseFuture::refused(error),
+        }
+    }
+}
+
+impl<S, B> Service<Request<B>> for SourceAuth<S>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let authorized = if self.authorizer.sends_to_uri(request.uri()) {
+            let (mut parts, body) = request.into_parts();
+            let authorized = self
+                .authorizer
+                .authorize(&mut parts.headers, &parts.extensions);
+            request = Request::from_parts(parts, body);
+            authorized
+        } else {
+            Ok(())
+        };
+        self.send(authorized, request)
+    }
+}
