@@ -140,7 +140,7 @@ impl Authorizer {
 
     /// Whether a request for `uri` goes to Source and gets credentials.
     pub(crate) fn sends_to_uri(&self, uri: &http::Uri) -> bool {
-        self.origin.matches_uri(uri)
+        self.sends_to(uri.scheme_str(), uri.host(), uri.port_u16())
     }
 
     /// Sets `Authorization` (and `Source-Live-Mode` for user tokens) on a request to
@@ -168,7 +168,7 @@ impl Authorizer {
                     authorization.clone()
                 }
                 DefaultAuth::Token(token) => self.unexpired(token)?,
-                DefaultAuth::Grant(slot) => slot.authorization(self.signer()?, &self.refresh)?,
+                DefaultAuth::Grant(slot) => self.mint(slot)?,
                 DefaultAuth::Broken(error) => return Err(error.clone()),
                 DefaultAuth::None => {
                     return Err(Error::new(
@@ -192,7 +192,8 @@ impl Authorizer {
     }
 
     fn grant_authorization(&self, grant: &MemberGrant) -> Result<HeaderValue> {
-        let signer = self.signer()?;
+        // Refuse before caching anything when nothing can sign.
+        self.signer()?;
         let slot = match self.grants.get(grant.key()) {
             Some(slot) => slot,
             None => {
@@ -208,7 +209,12 @@ impl Authorizer {
                 }
             }
         };
-        slot.authorization(signer, &self.refresh)
+        self.mint(&slot)
+    }
+
+    fn mint(&self, slot: &TokenSlot) -> Result<HeaderValue> {
+        let signer = self.signer()?;
+        slot.authorization(&*self.clock, &self.refresh, |grant| signer.sign(grant))
     }
 
     /// The `Authorization` value for a ready-made token, refusing one past its `exp`.

@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwapOption;
 use http::HeaderValue;
 
+use crate::clock::Clock;
 use crate::error::Result;
-use crate::member::{MemberGrant, TokenSigner};
+use crate::member::{MemberGrant, MemberToken};
 
 use super::bearer;
 
@@ -73,23 +74,25 @@ impl TokenSlot {
         }
     }
 
-    /// The `Authorization` value to send now, minting a token if the cached one is due.
+    /// The `Authorization` value to send now, minting a token with `sign` if the
+    /// cached one is due.
     pub(crate) fn authorization(
         &self,
-        signer: &TokenSigner,
+        clock: &dyn Clock,
         policy: &RefreshPolicy,
+        sign: impl FnOnce(&MemberGrant) -> Result<MemberToken>,
     ) -> Result<HeaderValue> {
-        if let Some(fresh) = self.fresh(signer.clock().now()) {
+        if let Some(fresh) = self.fresh(clock.now()) {
             return Ok(fresh);
         }
         // A std mutex, held only for the synchronous mint and never across an `.await`.
         let _minting = self.minting.lock().unwrap_or_else(PoisonError::into_inner);
         // Another request may have minted while this one waited for the lock.
-        let now = signer.clock().now();
+        let now = clock.now();
         if let Some(fresh) = self.fresh(now) {
             return Ok(fresh);
         }
-        match signer.sign(&self.grant) {
+        match sign(&self.grant) {
             Ok(token) => {
                 let expires_at = token.expires_at();
                 let minted = Minted {
@@ -120,8 +123,49 @@ impl TokenSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Error, ErrorKind};
+    use crate::{ApiKey, ManualClock, TokenSigner};
 
     const MINUTE: Duration = Duration::from_secs(60);
+
+    fn signer(clock: &ManualClock) -> TokenSigner {
+        let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef")
+            .expect("valid key");
+        TokenSigner::new(key).with_clock(clock.clone())
+    }
+
+    fn refused(_: &MemberGrant) -> Result<MemberToken> {
+        Err(Error::new(ErrorKind::Signing, "refused for the test"))
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_a_token_that_is_still_valid() {
+        let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let signer = signer(&clock);
+        let slot = TokenSlot::new(MemberGrant::member("mem_1").ttl(5 * MINUTE));
+        let policy = RefreshPolicy::default();
+        let first = slot
+            .authorization(&clock, &policy, |g| signer.sign(g))
+            .expect("minted");
+
+        // Due for refresh (one minute before expiry), but the signer fails: keep the old one.
+        clock.advance(4 * MINUTE + Duration::from_secs(30));
+        let kept = slot
+            .authorization(&clock, &policy, refused)
+            .expect("old token kept");
+        assert_eq!(kept, first);
+
+        // Once the old token has expired, the failure is reported, never the old token.
+        clock.advance(MINUTE);
+        let err = slot.authorization(&clock, &policy, refused).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Signing);
+
+        // And a working signer recovers with a new token.
+        let next = slot
+            .authorization(&clock, &policy, |g| signer.sign(g))
+            .expect("minted again");
+        assert_ne!(next, first);
+    }
 
     #[test]
     fn default_margin_is_a_quarter_of_the_lifetime_up_to_a_minute() {

@@ -197,6 +197,7 @@ impl SourceAuthLayer {
         self.reconfigure(|config| config.clock = Some(clock))
     }
 
+    #[cfg(feature = "reqwest")]
     pub(crate) fn authorizer(&self) -> &Arc<Authorizer> {
         &self.authorizer
     }

@@ -36,6 +36,7 @@ impl<S> SourceAuth<S> {
         self.inner
     }
 
+    #[cfg(feature = "reqwest")]
     pub(crate) fn authorizer(&self) -> &Authorizer {
         &self.authorizer
     }
