@@ -1,0 +1,501 @@
+//! SourceAuthLayer over hyper-util's legacy client, against a loopback server.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request};
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use source_auth::{
+    Clock, Error, ErrorKind, ManualClock, MemberClaims, MemberGrant, SourceAuthLayer, TokenSigner,
+    TokenVerifier, UserToken,
+};
+use support::{Recorder, api_key, get, hyper_client};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_http::follow_redirect::FollowRedirectLayer;
+
+fn clock() -> ManualClock {
+    ManualClock::new(UNIX_EPOCH + Duration::from_millis(1_700_000_000_250))
+}
+
+fn verify(clock: &ManualClock, authorization: &str) -> MemberClaims {
+    let jwt = authorization.strip_prefix("Bearer ").expect("bearer");
+    TokenVerifier::new([api_key()])
+        .with_clock(clock.clone())
+        .verify(jwt)
+        .expect("a valid member token")
+}
+
+/// Sends one GET through `layer` over a real hyper client and returns the error, if any.
+async fn send(
+    layer: &SourceAuthLayer,
+    request: Request<Empty<Bytes>>,
+) -> Result<(), source_auth::BoxError> {
+    let client = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(hyper_client());
+    client.oneshot(request).await.map(drop)
+}
+
+fn auth_error(err: source_auth::BoxError) -> Error {
+    *err.downcast::<Error>().expect("a source_auth::Error")
+}
+
+#[tokio::test]
+async fn api_key_as_bearer_and_as_basic() {
+    let server = Recorder::start().await;
+    let bearer = SourceAuthLayer::api_key(api_key())
+        .base_url(&server.base_url)
+        .unwrap();
+    let basic = SourceAuthLayer::api_key_basic(api_key())
+        .base_url(&server.base_url)
+        .unwrap();
+    send(&bearer, get(&server.url("/v1/members")))
+        .await
+        .unwrap();
+    send(&basic, get(&server.url("/v1/members"))).await.unwrap();
+
+    let expected_basic = format!("Basic {}", STANDARD.encode(format!("{}:", support::SECRET)));
+    assert_eq!(
+        server.authorizations(),
+        [
+            Some(format!("Bearer {}", support::SECRET)),
+            Some(expected_basic)
+        ]
+    );
+    assert!(server.seen().iter().all(|seen| seen.live_mode.is_none()));
+}
+
+#[tokio::test]
+async fn user_token_with_live_mode_on_and_off() {
+    let server = Recorder::start().await;
+    for live in [true, false] {
+        let token = UserToken::new("ut_2bdf6e1a9c").unwrap().live_mode(live);
+        let layer = SourceAuthLayer::user_token(token)
+            .base_url(&server.base_url)
+            .unwrap();
+        send(&layer, get(&server.url("/v1/users/me")))
+            .await
+            .unwrap();
+    }
+    let seen = server.seen();
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some("Bearer ut_2bdf6e1a9c")
+    );
+    assert_eq!(seen[0].live_mode.as_deref(), Some("true"));
+    assert_eq!(seen[1].live_mode.as_deref(), Some("false"));
+}
+
+#[tokio::test]
+async fn member_grant_and_member_token() {
+    let server = Recorder::start().await;
+    let clock = clock();
+    let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
+    let grant = MemberGrant::caregiver("mem_patient1", "mem_parent1");
+    let layer = SourceAuthLayer::member(signer.clone(), grant)
+        .base_url(&server.base_url)
+        .unwrap();
+    send(&layer, get(&server.url("/v1/members/mem_patient1")))
+        .await
+        .unwrap();
+
+    let token = signer.sign(&MemberGrant::member("mem_solo1")).unwrap();
+    let layer = SourceAuthLayer::member_token(token.clone())
+        .clock(clock.clone())
+        .base_url(&server.base_url)
+        .unwrap();
+    send(&layer, get(&server.url("/v1/members/mem_solo1")))
+        .await
+        .unwrap();
+
+    let seen = server.authorizations();
+    let claims = verify(&clock, seen[0].as_deref().unwrap());
+    assert_eq!(
+        (claims.sub.as_str(), claims.act.as_deref()),
+        ("mem_patient1", Some("mem_parent1"))
+    );
+    assert_eq!(seen[1], Some(format!("Bearer {}", token.as_str())));
+}
+
+#[tokio::test]
+async fn every_header_set_is_marked_sensitive() {
+    let server = Recorder::start().await;
+    let clock = clock();
+    let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
+    let layers = [
+        SourceAuthLayer::api_key(api_key()),
+        SourceAuthLayer::api_key_basic(api_key()),
+        SourceAuthLayer::user_token(UserToken::new("ut_abc").unwrap()),
+        SourceAuthLayer::member(signer.clone(), MemberGrant::member("mem_1")),
+        SourceAuthLayer::member_token(signer.sign(&MemberGrant::member("mem_2")).unwrap())
+            .clock(clock.clone()),
+    ];
+    for layer in layers {
+        let sensitivity = Arc::new(Mutex::new(None));
+        let observed = sensitivity.clone();
+        let client = ServiceBuilder::new()
+            .layer(layer.base_url(&server.base_url).unwrap())
+            .map_request(move |req: Request<Empty<Bytes>>| {
+                *observed.lock().unwrap() = req
+                    .headers()
+                    .get(AUTHORIZATION)
+                    .map(HeaderValue::is_sensitive);
+                req
+            })
+            .service(hyper_client());
+        client.oneshot(get(&server.url("/v1/x"))).await.unwrap();
+        assert_eq!(*sensitivity.lock().unwrap(), Some(true));
+    }
+}
+
+#[tokio::test]
+async fn other_origins_are_left_untouched() {
+    let source = Recorder::start().await;
+    let elsewhere = Recorder::start().await;
+    let layer = SourceAuthLayer::api_key(api_key())
+        .base_url(&source.base_url)
+        .unwrap();
+    // Another port on the same host, and the same port under another host name, are other origins.
+    let same_port_other_host = source.base_url.replace("127.0.0.1", "localhost");
+    send(&layer, get(&elsewhere.url("/v1/members")))
+        .await
+        .unwrap();
+    send(&layer, get(&format!("{same_port_other_host}/v1/members")))
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.authorizations(), [None]);
+    assert_eq!(source.authorizations(), [None]);
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_carries_no_credentials() {
+    let elsewhere = Recorder::start().await;
+    let source = Recorder::start_redirecting_to(Some(elsewhere.url("/landing"))).await;
+    // Redirects are followed outside the layer, so each hop passes the origin check.
+    let client = ServiceBuilder::new()
+        .layer(FollowRedirectLayer::new())
+        .layer(
+            SourceAuthLayer::api_key(api_key())
+                .base_url(&source.base_url)
+                .unwrap(),
+        )
+        .service(hyper_client());
+    client.oneshot(get(&source.url("/redirect"))).await.unwrap();
+    assert_eq!(
+        source.authorizations(),
+        [Some(format!("Bearer {}", support::SECRET))]
+    );
+    assert_eq!(elsewhere.seen().len(), 1);
+    assert_eq!(elsewhere.authorizations(), [None]);
+}
+
+#[tokio::test]
+async fn the_callers_own_authorization_is_kept() {
+    let server = Recorder::start().await;
+    let layer = SourceAuthLayer::api_key(api_key())
+        .base_url(&server.base_url)
+        .unwrap();
+    let request = Request::get(server.url("/v1/x"))
+        .header(AUTHORIZATION, "Bearer mine")
+        .body(Empty::new())
+        .unwrap();
+    send(&layer, request).await.unwrap();
+    assert_eq!(server.authorizations(), [Some("Bearer mine".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_grant_or_token_in_the_extensions_overrides_the_layer() {
+    let server = Recorder::start().await;
+    let clock = clock();
+    let layer = SourceAuthLayer::api_key(api_key())
+        .clock(clock.clone())
+        .base_url(&server.base_url)
+        .unwrap();
+
+    let mut with_grant = get(&server.url("/v1/a"));
+    with_grant
+        .extensions_mut()
+        .insert(MemberGrant::caregiver("mem_kid1", "mem_mom1"));
+    send(&layer, with_grant).await.unwrap();
+
+    let token = TokenSigner::new(api_key())
+        .with_clock(clock.clone())
+        .sign(&MemberGrant::member("mem_tok1"))
+        .unwrap();
+    let mut with_token = get(&server.url("/v1/b"));
+    with_token.extensions_mut().insert(token.clone());
+    // A token wins over a grant when both are present.
+    with_token
+        .extensions_mut()
+        .insert(MemberGrant::member("mem_ignored1"));
+    send(&layer, with_token).await.unwrap();
+
+    send(&layer, get(&server.url("/v1/c"))).await.unwrap();
+
+    let seen = server.authorizations();
+    let claims = verify(&clock, seen[0].as_deref().unwrap());
+    assert_eq!(
+        (claims.sub.as_str(), claims.act.as_deref()),
+        ("mem_kid1", Some("mem_mom1"))
+    );
+    assert_eq!(seen[1], Some(format!("Bearer {}", token.as_str())));
+    assert_eq!(seen[2], Some(format!("Bearer {}", support::SECRET)));
+}
+
+#[tokio::test]
+async fn per_request_grants_are_cached_per_member() {
+    let server = Recorder::start().await;
+    let layer = SourceAuthLayer::api_key(api_key())
+        .base_url(&server.base_url)
+        .unwrap();
+    for subject in ["mem_a1", "mem_b1", "mem_a1", "mem_b1"] {
+        let mut request = get(&server.url("/v1/x"));
+        request
+            .extensions_mut()
+            .insert(MemberGrant::member(subject));
+        send(&layer, request).await.unwrap();
+    }
+    let seen = server.authorizations();
+    assert_eq!(seen[0], seen[2]);
+    assert_eq!(seen[1], seen[3]);
+    assert_ne!(seen[0], seen[1]);
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_authorized_is_not_sent() {
+    let server = Recorder::start().await;
+    let clock = clock();
+    let layer = SourceAuthLayer::api_key(api_key())
+        .clock(clock.clone())
+        .base_url(&server.base_url)
+        .unwrap();
+
+    let mut bad_grant = get(&server.url("/v1/x"));
+    bad_grant
+        .extensions_mut()
+        .insert(MemberGrant::member("not-a-member"));
+    let err = auth_error(send(&layer, bad_grant).await.unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::InvalidMemberId);
+
+    let mut same = get(&server.url("/v1/x"));
+    same.extensions_mut()
+        .insert(MemberGrant::caregiver("mem_1", "mem_1"));
+    assert_eq!(
+        auth_error(send(&layer, same).await.unwrap_err()).kind(),
+        ErrorKind::ActorIsSubject
+    );
+
+    // A user-token layer has no key to sign grants with.
+    let user = SourceAuthLayer::user_token(UserToken::new("ut_abc").unwrap())
+        .base_url(&server.base_url)
+        .unwrap();
+    let mut grant = get(&server.url("/v1/x"));
+    grant.extensions_mut().insert(MemberGrant::member("mem_1"));
+    assert_eq!(
+        auth_error(send(&user, grant).await.unwrap_err()).kind(),
+        ErrorKind::MissingSigner
+    );
+
+    // A layer for per-request credentials only refuses a request that has none.
+    let only = SourceAuthLayer::per_request(TokenSigner::new(api_key()))
+        .base_url(&server.base_url)
+        .unwrap();
+    assert_eq!(
+        auth_error(send(&only, get(&server.url("/v1/x"))).await.unwrap_err()).kind(),
+        ErrorKind::MissingSigner
+    );
+
+    assert!(server.seen().is_empty(), "nothing reached the server");
+}
+
+#[tokio::test]
+async fn an_inner_error_is_not_an_auth_error() {
+    // Nothing listens on this port once the listener is dropped.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let layer = SourceAuthLayer::api_key(api_key())
+        .base_url(&base_url)
+        .unwrap();
+    let err = send(&layer, get(&format!("{base_url}/v1/x")))
+        .await
+        .unwrap_err();
+    assert!(err.downcast_ref::<Error>().is_none());
+    assert!(
+        err.downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn the_member_token_is_refreshed_before_it_expires() {
+    let server = Recorder::start().await;
+    let clock = clock();
+    let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
+    // Five minutes to live: refreshed from one minute before expiry on.
+    let layer = SourceAuthLayer::member(
+        signer,
+        MemberGrant::member("mem_1").ttl(Duration::from_secs(300)),
+    )
+    .base_url(&server.base_url)
+    .unwrap();
+    send(&layer, get(&server.url("/v1/x"))).await.unwrap();
+    clock.advance(Duration::from_secs(239));
+    send(&layer, get(&server.url("/v1/x"))).await.unwrap();
+    clock.advance(Duration::from_secs(1));
+    send(&layer, get(&server.url("/v1/x"))).await.unwrap();
+
+    let seen = server.authorizations();
+    assert_eq!(seen[0], seen[1], "still fresh at 3 min 59 s");
+    assert_ne!(seen[1], seen[2], "refreshed at 4 min");
+    let (old, new) = (
+        verify(&clock, seen[1].as_deref().unwrap()),
+        verify(&clock, seen[2].as_deref().unwrap()),
+    );
+    assert!(new.exp > old.exp);
+    assert!(
+        clock.now() < UNIX_EPOCH + Duration::from_secs(old.exp),
+        "refreshed while the old token was still valid"
+    );
+}
+
+#[tokio::test]
+async fn a_custom_refresh_margin_is_honoured() {
+    let server = Recorder::start().await;
+    let clock = clock();
+    let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
+    let layer = SourceAuthLayer::member(
+        signer,
+        MemberGrant::member("mem_1").ttl(Duration::from_secs(600)),
+    )
+    .refresh_margin(Duration::from_secs(300))
+    .base_url(&server.base_url)
+    .unwrap();
+    send(&layer, get(&server.url("/v1/x"))).await.unwrap();
+    clock.advance(Duration::from_secs(299));
+    send(&layer, get(&server.url("/v1/x"))).await.unwrap();
+    clock.advance(Duration::from_secs(2));
+    send(&layer, get(&server.url("/v1/x"))).await.unwrap();
+    let seen = server.authorizations();
+    assert_eq!(seen[0], seen[1]);
+    assert_ne!(seen[1], seen[2]);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_never_sent() {
+    let server = Recorder::start().await;
+    let clock = clock();
+    let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
+    let token = signer
+        .sign(&MemberGrant::member("mem_1").ttl(Duration::from_secs(60)))
+        .unwrap();
+    let layer = SourceAuthLayer::member_token(token.clone())
+        .clock(clock.clone())
+        .base_url(&server.base_url)
+        .unwrap();
+
+    send(&layer, get(&server.url("/v1/x"))).await.unwrap();
+    clock.set(token.expires_at());
+    let err = auth_error(send(&layer, get(&server.url("/v1/x"))).await.unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::Expired);
+    // The same for a token passed per request.
+    let per_request = SourceAuthLayer::api_key(api_key())
+        .clock(clock.clone())
+        .base_url(&server.base_url)
+        .unwrap();
+    let mut request = get(&server.url("/v1/x"));
+    request.extensions_mut().insert(token);
+    assert_eq!(
+        auth_error(send(&per_request, request).await.unwrap_err()).kind(),
+        ErrorKind::Expired
+    );
+
+    // A grant whose fixed expiry has passed cannot be re-minted, and its old token is not sent.
+    let fixed = MemberGrant::member("mem_2").expires_at(clock.now() + Duration::from_secs(120));
+    let layer = SourceAuthLayer::member(signer, fixed)
+        .base_url(&server.base_url)
+        .unwrap();
+    send(&layer, get(&server.url("/v1/x"))).await.unwrap();
+    clock.advance(Duration::from_secs(120));
+    let err = auth_error(send(&layer, get(&server.url("/v1/x"))).await.unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::InvalidExpiry);
+
+    assert_eq!(
+        server.seen().len(),
+        2,
+        "only the two requests made before expiry were sent"
+    );
+}
+
+/// A clock that moves one second forward every time it is read, so every mint
+/// writes a different `iat` and each extra mint shows up as a distinct token.
+/// Each read also takes a millisecond of real time, which widens the window in
+/// which concurrent requests all find the cached token stale.
+#[derive(Debug, Clone)]
+struct TickingClock(ManualClock);
+
+impl Clock for TickingClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::thread::sleep(Duration::from_millis(1));
+        self.0.advance(Duration::from_secs(1));
+        self.0.now()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_thousand_concurrent_requests_at_expiry_mint_once() {
+    const TASKS: usize = 1000;
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    let server = Recorder::start().await;
+    let manual = clock();
+    let signer = TokenSigner::new(api_key()).with_clock(TickingClock(manual.clone()));
+    let layer = SourceAuthLayer::member(signer, MemberGrant::member("mem_1").ttl(DAY))
+        .base_url(&server.base_url)
+        .unwrap();
+    let client = ServiceBuilder::new().layer(layer).service(hyper_client());
+    client
+        .clone()
+        .oneshot(get(&server.url("/v1/first")))
+        .await
+        .unwrap();
+
+    // The cached token is now inside its one-minute refresh margin, and every task asks at once.
+    manual.advance(DAY - Duration::from_secs(50));
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let client = client.clone();
+            let start = start.clone();
+            let url = server.url("/v1/burst");
+            tokio::spawn(async move {
+                start.wait().await;
+                client.oneshot(get(&url)).await.map(drop)
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+
+    let seen = server.seen();
+    let first = seen
+        .iter()
+        .find(|s| s.path == "/v1/first")
+        .unwrap()
+        .authorization
+        .clone();
+    let burst: std::collections::HashSet<_> = seen
+        .iter()
+        .filter(|s| s.path == "/v1/burst")
+        .map(|s| s.authorization.clone())
+        .collect();
+    assert_eq!(seen.len(), TASKS + 1);
+    assert_eq!(burst.len(), 1, "one mint for all {TASKS} requests");
+    assert!(!burst.contains(&first), "the burst got the refreshed token");
+}
