@@ -1,0 +1,156 @@
+//! SourceAuthLayer over `reqwest::Client` as a tower service, and as reqwest-middleware.
+
+#![cfg(feature = "reqwest")]
+
+mod support;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use source_auth::reqwest::SourceAuthMiddleware;
+use source_auth::{
+    ErrorKind, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner, TokenVerifier, UserToken,
+};
+use support::{Recorder, SECRET, api_key};
+use tower::{ServiceBuilder, ServiceExt};
+
+fn request(url: &str) -> reqwest::Request {
+    reqwest::Request::new(reqwest::Method::GET, url.parse().expect("valid url"))
+}
+
+#[tokio::test]
+async fn reqwest_client_as_a_tower_service() {
+    let server = Recorder::start().await;
+    let layers = [
+        SourceAuthLayer::api_key(api_key()),
+        SourceAuthLayer::user_token(UserToken::new("ut_abc").unwrap().live_mode(false)),
+    ];
+    for layer in layers {
+        let client = ServiceBuilder::new()
+            .layer(layer.base_url(&server.base_url).unwrap())
+            .service(reqwest::Client::new());
+        let response = client
+            .oneshot(request(&server.url("/v1/members")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let seen = server.seen();
+    assert_eq!(seen[0].authorization, Some(format!("Bearer {SECRET}")));
+    assert_eq!(seen[1].authorization.as_deref(), Some("Bearer ut_abc"));
+    assert_eq!(seen[1].live_mode.as_deref(), Some("false"));
+}
+
+#[tokio::test]
+async fn reqwest_redirect_to_another_host_carries_no_key() {
+    let elsewhere = Recorder::start().await;
+    // `localhost` and `127.0.0.1` are different hosts to reqwest and to the layer.
+    let foreign = elsewhere.url("/landing").replace("127.0.0.1", "localhost");
+    let source = Recorder::start_redirecting_to(Some(foreign)).await;
+    let client = ServiceBuilder::new()
+        .layer(
+            SourceAuthLayer::api_key(api_key())
+                .base_url(&source.base_url)
+                .unwrap(),
+        )
+        .service(reqwest::Client::new());
+    let response = client
+        .oneshot(request(&source.url("/redirect")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(source.authorizations(), [Some(format!("Bearer {SECRET}"))]);
+    assert_eq!(elsewhere.authorizations(), [None]);
+}
+
+#[tokio::test]
+async fn reqwest_foreign_origin_untouched_and_own_header_kept() {
+    let source = Recorder::start().await;
+    let elsewhere = Recorder::start().await;
+    let client = ServiceBuilder::new()
+        .layer(
+            SourceAuthLayer::api_key(api_key())
+                .base_url(&source.base_url)
+                .unwrap(),
+        )
+        .service(reqwest::Client::new());
+    client
+        .clone()
+        .oneshot(request(&elsewhere.url("/v1/x")))
+        .await
+        .unwrap();
+    let mut own = request(&source.url("/v1/x"));
+    own.headers_mut()
+        .insert("authorization", "Bearer mine".parse().unwrap());
+    client.oneshot(own).await.unwrap();
+    assert_eq!(elsewhere.authorizations(), [None]);
+    assert_eq!(source.authorizations(), [Some("Bearer mine".to_owned())]);
+}
+
+#[tokio::test]
+async fn reqwest_middleware_with_per_request_override() {
+    let server = Recorder::start().await;
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let layer = SourceAuthLayer::api_key(api_key())
+        .clock(clock.clone())
+        .base_url(&server.base_url)
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(SourceAuthMiddleware::new(layer))
+        .build();
+
+    client.get(server.url("/v1/key")).send().await.unwrap();
+    client
+        .get(server.url("/v1/grant"))
+        .with_extension(MemberGrant::caregiver("mem_kid1", "mem_dad1"))
+        .send()
+        .await
+        .unwrap();
+    let token = TokenSigner::new(api_key())
+        .with_clock(clock.clone())
+        .sign(&MemberGrant::member("mem_tok1"))
+        .unwrap();
+    client
+        .get(server.url("/v1/token"))
+        .with_extension(token.clone())
+        .send()
+        .await
+        .unwrap();
+
+    let seen = server.authorizations();
+    assert_eq!(seen[0], Some(format!("Bearer {SECRET}")));
+    let jwt = seen[1].as_deref().unwrap().strip_prefix("Bearer ").unwrap();
+    let claims = TokenVerifier::new([api_key()])
+        .with_clock(clock)
+        .verify(jwt)
+        .unwrap();
+    assert_eq!(
+        (claims.sub.as_str(), claims.act.as_deref()),
+        ("mem_kid1", Some("mem_dad1"))
+    );
+    assert_eq!(seen[2], Some(format!("Bearer {}", token.as_str())));
+}
+
+#[tokio::test]
+async fn reqwest_middleware_refuses_an_invalid_grant_without_sending() {
+    let server = Recorder::start().await;
+    let layer = SourceAuthLayer::api_key(api_key())
+        .base_url(&server.base_url)
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(SourceAuthMiddleware::from(layer))
+        .build();
+    let err = client
+        .get(server.url("/v1/x"))
+        .with_extension(MemberGrant::member("mem_ok1").ttl(Duration::from_secs(25 * 3600)))
+        .send()
+        .await
+        .unwrap_err();
+    let reqwest_middleware::Error::Middleware(inner) = err else {
+        panic!("expected a middleware error, got {err:?}");
+    };
+    let auth = inner
+        .downcast_ref::<source_auth::Error>()
+        .expect("a source_auth::Error");
+    assert_eq!(auth.kind(), ErrorKind::InvalidExpiry);
+    assert!(server.seen().is_empty());
+}
