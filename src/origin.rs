@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use http::Uri;
+use http::uri::Scheme;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -16,6 +17,8 @@ pub(crate) struct Origin {
     /// Lowercase, with IPv6 brackets as `http::Uri` and `url::Url` print them.
     host: Box<str>,
     port: u16,
+    /// `host:port`, to compare a request's authority in one step.
+    authority: Box<str>,
 }
 
 impl Origin {
@@ -42,11 +45,39 @@ impl Origin {
             }
             _ => return Err(invalid("base URL must use https")),
         };
-        Ok(Self {
-            port: authority.port_u16().unwrap_or(default_port(https)),
+        Ok(Self::new(https, host, authority.port_u16().unwrap_or(default_port(https))))
+    }
+
+    fn new(https: bool, host: String, port: u16) -> Self {
+        Self {
+            authority: format!("{host}:{port}").into_boxed_str(),
             https,
             host: host.into_boxed_str(),
-        })
+            port,
+        }
+    }
+
+    /// Whether `uri`, an absolute request URI, goes to this origin.
+    ///
+    /// The same rule as [`Origin::matches`], on the hot path of every request: the
+    /// authority is compared whole, so one with user info never matches.
+    pub(crate) fn matches_uri(&self, uri: &Uri) -> bool {
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return false;
+        };
+        let https = if *scheme == Scheme::HTTPS {
+            true
+        } else if *scheme == Scheme::HTTP {
+            false
+        } else {
+            return false;
+        };
+        // Exact bytes first: request URIs are nearly always written in lowercase.
+        let same = |a: &str, b: &str| a == b || a.eq_ignore_ascii_case(b);
+        let authority = authority.as_str();
+        https == self.https
+            && ((self.port == default_port(https) && same(authority, &self.host))
+                || same(authority, &self.authority))
     }
 
     /// Whether a request for `scheme://host:port` goes to this origin.
@@ -69,11 +100,7 @@ impl Origin {
 
 impl Default for Origin {
     fn default() -> Self {
-        Self {
-            https: true,
-            host: DEFAULT_BASE_URL["https://".len()..].into(),
-            port: 443,
-        }
+        Self::new(true, DEFAULT_BASE_URL["https://".len()..].to_owned(), 443)
     }
 }
 
@@ -97,9 +124,16 @@ mod tests {
         Origin::parse(url).expect("valid base URL")
     }
 
+    /// Both matching paths, checked to agree (but for user info, which only the
+    /// whole-authority comparison sees and refuses).
     fn matches_uri(origin: &Origin, uri: &str) -> bool {
         let uri: Uri = uri.parse().expect("uri");
-        origin.matches(uri.scheme_str(), uri.host(), uri.port_u16())
+        let whole = origin.matches_uri(&uri);
+        if !uri.to_string().contains('@') {
+            let by_parts = origin.matches(uri.scheme_str(), uri.host(), uri.port_u16());
+            assert_eq!(whole, by_parts, "{uri}");
+        }
+        whole
     }
 
     #[test]
@@ -150,6 +184,7 @@ mod tests {
         assert!(!matches("https://api.sourcehealth.com.evil.com/v1"));
         assert!(!matches("https://evil.com/https://api.sourcehealth.com"));
         assert!(!matches("/v1/members"));
+        assert!(!matches("https://user@api.sourcehealth.com/v1"));
 
         let local = origin("http://127.0.0.1:8080");
         assert!(matches_uri(&local, "http://127.0.0.1:8080/v1"));

@@ -75,11 +75,10 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let authorized = if self.authorizer.sends_to_uri(request.uri()) {
-            let (mut parts, body) = request.into_parts();
-            let authorized = self
-                .authorizer
-                .authorize(&mut parts.headers, &parts.extensions);
-            request = Request::from_parts(parts, body);
+            // Lend the extensions out (a pointer swap) so the headers can be borrowed mutably.
+            let extensions = std::mem::take(request.extensions_mut());
+            let authorized = self.authorizer.authorize(request.headers_mut(), &extensions);
+            *request.extensions_mut() = extensions;
             authorized
         } else {
             Ok(())

@@ -1,0 +1,162 @@
+//! Time per request added by SourceAuthLayer, against tower-http's
+//! `AddAuthorizationLayer::bearer` as the baseline, all in one run.
+//!
+//! `cargo bench --bench layer`
+
+mod support;
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response, Uri};
+use source_auth::{ApiKey, MemberGrant, SourceAuthLayer, TokenSigner};
+use support::{Ratio, print_ratios};
+use tower::{Layer, Service};
+use tower_http::auth::AddAuthorizationLayer;
+
+const GROUP: &str = "layer";
+const SECRET: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000";
+const URI: &str = "https://api.sourcehealth.com/v1/members";
+
+/// The inner service: answers at once, so only the middleware is measured.
+#[derive(Clone, Copy)]
+struct Bare;
+
+impl Service<Request<()>> for Bare {
+    type Response = Response<bool>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<bool>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<()>) -> Self::Future {
+        ready(Ok(Response::new(
+            request.headers().contains_key(http::header::AUTHORIZATION),
+        )))
+    }
+}
+
+fn request() -> Request<()> {
+    let mut request = Request::new(());
+    // A static URI costs no allocation and no shared reference count.
+    *request.uri_mut() = Uri::from_static(URI);
+    request
+}
+
+/// Drives one request through `service`, whose futures are all ready at once.
+fn send<S>(service: &mut S, request: Request<()>) -> bool
+where
+    S: Service<Request<()>, Response = Response<bool>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(service.poll_ready(&mut cx).is_ready());
+    match pin!(service.call(request)).poll(&mut cx) {
+        Poll::Ready(result) => *result.expect("authorized").body(),
+        Poll::Pending => unreachable!("every future here is ready"),
+    }
+}
+
+fn key() -> ApiKey {
+    ApiKey::new("key_0EipsUv2yRFxynHshisN", SECRET).expect("valid key")
+}
+
+fn member_layer() -> SourceAuthLayer {
+    SourceAuthLayer::member(
+        TokenSigner::new(key()),
+        MemberGrant::caregiver("mem_patient1", "mem_parent1"),
+    )
+}
+
+fn layers(c: &mut Criterion) {
+    let mut group = c.benchmark_group(GROUP);
+    group.bench_function("bare", |b| {
+        let mut service = Bare;
+        b.iter(|| black_box(send(&mut service, request())));
+    });
+    group.bench_function("tower_http_bearer", |b| {
+        let mut service = AddAuthorizationLayer::bearer(SECRET).layer(Bare);
+        b.iter(|| black_box(send(&mut service, request())));
+    });
+    group.bench_function("api_key", |b| {
+        let mut service = SourceAuthLayer::api_key(key()).layer(Bare);
+        b.iter(|| black_box(send(&mut service, request())));
+    });
+    group.bench_function("cached_member", |b| {
+        let mut service = member_layer().layer(Bare);
+        b.iter(|| black_box(send(&mut service, request())));
+    });
+    group.bench_function("per_request_grant_hit", |b| {
+        let mut service = SourceAuthLayer::api_key(key()).layer(Bare);
+        let grant = MemberGrant::caregiver("mem_patient1", "mem_parent1");
+        b.iter(|| {
+            let mut request = request();
+            request.extensions_mut().insert(grant.clone());
+            black_box(send(&mut service, request))
+        });
+    });
+    // Throughput of the cached member path on 1 and on 2 threads sharing one layer:
+    // each reports wall time divided by all requests sent.
+    for threads in [1, 2] {
+        group.bench_function(format!("cached_member_{threads}_threads"), |b| {
+            let layer = member_layer();
+            b.iter_custom(|iters| wall_time_per_request(&layer, threads, iters));
+        });
+    }
+    group.finish();
+}
+
+fn wall_time_per_request(layer: &SourceAuthLayer, threads: u32, iters: u64) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let mut service = layer.layer(Bare);
+            scope.spawn(move || {
+                for _ in 0..iters {
+                    black_box(send(&mut service, request()));
+                }
+            });
+        }
+    });
+    // Report time per request, so the 2-thread figure is half the 1-thread one at perfect scaling.
+    start.elapsed() / threads
+}
+
+fn report(_: &mut Criterion) {
+    print_ratios(
+        GROUP,
+        &[
+            Ratio {
+                name: "api_key",
+                baseline: "tower_http_bearer",
+                at_most: 1.10,
+            },
+            Ratio {
+                name: "cached_member",
+                baseline: "tower_http_bearer",
+                at_most: 1.5,
+            },
+            Ratio {
+                name: "per_request_grant_hit",
+                baseline: "tower_http_bearer",
+                at_most: 3.0,
+            },
+            // 2-thread throughput >= 1.7x the 1-thread throughput.
+            Ratio {
+                name: "cached_member_2_threads",
+                baseline: "cached_member_1_threads",
+                at_most: 1.0 / 1.7,
+            },
+        ],
+    );
+}
+
+criterion_group!(benches, layers, report);
+criterion_main!(benches);

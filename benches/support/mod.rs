@@ -1,0 +1,48 @@
+//! Reads criterion's estimates back and prints each benchmark as a ratio of a
+//! baseline measured in the same run, against its target.
+
+use std::path::PathBuf;
+
+/// Mean time per iteration, in nanoseconds, of `group/name` from the run just made.
+pub fn mean_ns(group: &str, name: &str) -> Option<f64> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let path = dir
+        .join("criterion")
+        .join(group)
+        .join(name)
+        .join("new")
+        .join("estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+/// One line of the ratio table: `name` divided by `baseline`, and the most it may be.
+pub struct Ratio<'a> {
+    pub name: &'a str,
+    pub baseline: &'a str,
+    pub at_most: f64,
+}
+
+/// Prints `name / baseline` for each ratio with a pass/miss mark.
+pub fn print_ratios(group: &str, ratios: &[Ratio<'_>]) {
+    println!("\n{group}: ratios of mean time per iteration, measured in this run");
+    for Ratio {
+        name,
+        baseline,
+        at_most,
+    } in ratios
+    {
+        match (mean_ns(group, name), mean_ns(group, baseline)) {
+            (Some(value), Some(base)) => {
+                let ratio = value / base;
+                let mark = if ratio <= *at_most { "ok" } else { "MISSED" };
+                println!(
+                    "  {name:<28} {value:>9.1} ns = {ratio:>5.2}x {baseline:<18} (target <= {at_most:.2}x) {mark}"
+                );
+            }
+            _ => println!("  {name}: no estimate (was it filtered out?)"),
+        }
+    }
+}
