@@ -45,7 +45,11 @@ impl Origin {
             }
             _ => return Err(invalid("base URL must use https")),
         };
-        Ok(Self::new(https, host, authority.port_u16().unwrap_or(default_port(https))))
+        Ok(Self::new(
+            https,
+            host,
+            authority.port_u16().unwrap_or(default_port(https)),
+        ))
     }
 
     fn new(https: bool, host: String, port: u16) -> Self {
@@ -61,6 +65,7 @@ impl Origin {
     ///
     /// The same rule as [`Origin::matches`], on the hot path of every request: the
     /// authority is compared whole, so one with user info never matches.
+    #[inline]
     pub(crate) fn matches_uri(&self, uri: &Uri) -> bool {
         let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
             return false;

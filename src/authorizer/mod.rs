@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::header::{AUTHORIZATION, HeaderName};
+use http::header::{AUTHORIZATION, Entry, HeaderName};
 use http::{Extensions, HeaderMap, HeaderValue};
 use quick_cache::sync::Cache;
 use zeroize::Zeroizing;
@@ -139,8 +139,9 @@ impl Authorizer {
     }
 
     /// Whether a request for `uri` goes to Source and gets credentials.
+    #[inline]
     pub(crate) fn sends_to_uri(&self, uri: &http::Uri) -> bool {
-        self.sends_to(uri.scheme_str(), uri.host(), uri.port_u16())
+        self.origin.matches_uri(uri)
     }
 
     /// Sets `Authorization` (and `Source-Live-Mode` for user tokens) on a request to
@@ -148,38 +149,48 @@ impl Authorizer {
     ///
     /// A `MemberToken` or `MemberGrant` in `extensions` overrides the default
     /// credential; a token wins over a grant.
+    #[inline]
     pub(crate) fn authorize(&self, headers: &mut HeaderMap, extensions: &Extensions) -> Result<()> {
-        if headers.contains_key(AUTHORIZATION) {
+        // One lookup both checks for the caller's own header and reserves the slot.
+        let Entry::Vacant(slot) = headers.entry(AUTHORIZATION) else {
             return Ok(());
+        };
+        let (authorization, live_mode) = self.credential_for(extensions)?;
+        slot.insert(authorization);
+        if let Some(live_mode) = live_mode {
+            headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
         }
-        let authorization = if let Some(token) = extensions.get::<MemberToken>() {
-            self.unexpired(token)?
-        } else if let Some(grant) = extensions.get::<MemberGrant>() {
-            self.grant_authorization(grant)?
-        } else {
-            match &self.default {
-                DefaultAuth::Static {
-                    authorization,
-                    live_mode,
-                } => {
-                    if let Some(live_mode) = live_mode {
-                        headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
-                    }
-                    authorization.clone()
-                }
-                DefaultAuth::Token(token) => self.unexpired(token)?,
-                DefaultAuth::Grant(slot) => self.mint(slot)?,
-                DefaultAuth::Broken(error) => return Err(error.clone()),
-                DefaultAuth::None => {
-                    return Err(Error::new(
-                        ErrorKind::MissingSigner,
-                        "this layer has no default credential: put a MemberGrant or MemberToken in the request's extensions",
-                    ));
-                }
+        Ok(())
+    }
+
+    /// The `Authorization` value for a request, and `Source-Live-Mode` for a user token.
+    #[inline]
+    fn credential_for(
+        &self,
+        extensions: &Extensions,
+    ) -> Result<(HeaderValue, Option<&HeaderValue>)> {
+        if let Some(token) = extensions.get::<MemberToken>() {
+            return Ok((self.unexpired(token)?, None));
+        }
+        if let Some(grant) = extensions.get::<MemberGrant>() {
+            return Ok((self.grant_authorization(grant)?, None));
+        }
+        let authorization = match &self.default {
+            DefaultAuth::Static {
+                authorization,
+                live_mode,
+            } => return Ok((authorization.clone(), live_mode.as_ref())),
+            DefaultAuth::Token(token) => self.unexpired(token)?,
+            DefaultAuth::Grant(slot) => self.mint(slot)?,
+            DefaultAuth::Broken(error) => return Err(error.clone()),
+            DefaultAuth::None => {
+                return Err(Error::new(
+                    ErrorKind::MissingSigner,
+                    "this layer has no default credential: put a MemberGrant or MemberToken in the request's extensions",
+                ));
             }
         };
-        headers.insert(AUTHORIZATION, authorization);
-        Ok(())
+        Ok((authorization, None))
     }
 
     fn signer(&self) -> Result<&TokenSigner> {
