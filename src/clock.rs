@@ -68,9 +68,9 @@ mod manual {
 
         /// Moves the clock to `now`.
         pub fn set(&self, now: SystemTime) {
-            let nanos = now
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
+            let nanos = now.duration_since(UNIX_EPOCH).map_or(0, |since| {
+                u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+            });
             self.nanos_since_epoch.store(nanos, Ordering::SeqCst);
         }
 
@@ -78,11 +78,11 @@ mod manual {
         pub fn advance(&self, by: Duration) {
             let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
             // fetch_update cannot fail here: the closure always returns Some.
-            let _ = self.nanos_since_epoch.fetch_update(
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-                |nanos| Some(nanos.saturating_add(by)),
-            );
+            let _ =
+                self.nanos_since_epoch
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |nanos| {
+                        Some(nanos.saturating_add(by))
+                    });
         }
     }
 

@@ -81,7 +81,12 @@ impl ApiKey {
                 "API key secret must be 32 to 256 characters of visible ASCII (no spaces or line breaks)",
             ));
         }
-        let unusable = |_| Error::new(ErrorKind::InvalidApiKey, "API key secret is not usable as an HMAC key");
+        let unusable = |_| {
+            Error::new(
+                ErrorKind::InvalidApiKey,
+                "API key secret is not usable as an HMAC key",
+            )
+        };
         let signing_key = EncodingKey::from_secret(exposed.as_bytes()).map_err(unusable)?;
         let verifying_key = DecodingKey::from_secret(exposed.as_bytes()).map_err(unusable)?;
         Ok(Self {

@@ -77,7 +77,9 @@ where
         let authorized = if self.authorizer.sends_to_uri(request.uri()) {
             // Lend the extensions out (a pointer swap) so the headers can be borrowed mutably.
             let extensions = std::mem::take(request.extensions_mut());
-            let authorized = self.authorizer.authorize(request.headers_mut(), &extensions);
+            let authorized = self
+                .authorizer
+                .authorize(request.headers_mut(), &extensions);
             *request.extensions_mut() = extensions;
             authorized
         } else {

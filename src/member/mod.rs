@@ -26,8 +26,8 @@ mod token;
 mod verifier;
 
 pub use claims::MemberClaims;
-pub use grant::MemberGrant;
 pub(crate) use grant::GrantKey;
+pub use grant::MemberGrant;
 pub use signer::TokenSigner;
 pub use token::MemberToken;
 pub use verifier::TokenVerifier;

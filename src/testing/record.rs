@@ -1,0 +1,95 @@
+//! What MockSource tells the client, and what it remembers, about each request.
+
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+/// Which kind of credential authenticated a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PrincipalKind {
+    /// An API key, sent as Bearer or Basic.
+    ApiKey,
+    /// A user token.
+    User,
+    /// A member token with no actor.
+    Member,
+    /// A member token whose actor is a caregiver of its subject.
+    Caregiver,
+}
+
+/// Who a request was authenticated as. Holds ids only, never a secret or token.
+///
+/// MockSource answers every authenticated `GET /v1/…` with this as JSON, plus
+/// `"object":"principal"`, the `path` and a `request_id`, so tests can read it back:
+///
+/// ```
+/// use source_auth::testing::{Principal, PrincipalKind};
+///
+/// let body = r#"{"object":"principal","kind":"caregiver","key_id":"key_1","member":"mem_1",
+///     "actor":"mem_2","live_mode":false,"path":"/v1/members","request_id":"req_mock1"}"#;
+/// let principal: Principal = serde_json::from_str(body)?;
+/// assert_eq!(principal.kind, PrincipalKind::Caregiver);
+/// assert_eq!(principal.actor.as_deref(), Some("mem_2"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Principal {
+    /// The kind of credential.
+    pub kind: PrincipalKind,
+    /// The API key used directly, or the `kid` that signed a member token.
+    pub key_id: Option<String>,
+    /// The member a member token is about (its `sub`).
+    pub member: Option<String>,
+    /// The caregiver acting for `member` (its `act`).
+    pub actor: Option<String>,
+    /// Live or test data: from the key's prefix, or `Source-Live-Mode` for user tokens.
+    pub live_mode: bool,
+}
+
+/// A keyed hash of the credential a request presented, to tell tokens apart
+/// without keeping them. Equal within one MockSource, unrelated across two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenFingerprint(pub(crate) u64);
+
+/// How MockSource answered a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// 200, as this principal.
+    Authenticated(Principal),
+    /// An error response.
+    Rejected {
+        /// 400, 401, 403 or 404.
+        status: StatusCode,
+        /// The `code` in the error body, such as `token_expired`.
+        code: &'static str,
+    },
+}
+
+/// One request MockSource received, as kept for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// The request method.
+    pub method: Method,
+    /// The path, without the query string.
+    pub path: String,
+    /// The `request_id` MockSource answered with.
+    pub request_id: String,
+    /// The answer.
+    pub outcome: Outcome,
+    /// A fingerprint of the credential, when the `Authorization` header parsed.
+    pub credential: Option<TokenFingerprint>,
+}
+
+impl RecordedRequest {
+    /// The principal, when the request was authenticated.
+    pub fn principal(&self) -> Option<&Principal> {
+        match &self.outcome {
+            Outcome::Authenticated(principal) => Some(principal),
+            Outcome::Rejected { .. } => None,
+        }
+    }
+}

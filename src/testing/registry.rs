@@ -1,0 +1,167 @@
+//! The credentials and relationships MockSource knows, and how it checks a credential.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use subtle::ConstantTimeEq;
+
+use crate::clock::Clock;
+use crate::credential::{ApiKey, KeyMode, UserToken};
+use crate::member::TokenVerifier;
+
+use super::authorization::{Presented, Scheme};
+use super::record::{Principal, PrincipalKind};
+use super::rejection::Rejection;
+
+/// Whether a caregiver may currently act for a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RelationshipStatus {
+    /// Caregiver tokens for the pair are accepted.
+    Active,
+    /// Caregiver tokens for the pair get 403, as if there were no relationship.
+    Inactive,
+}
+
+/// Lets the verifier share the mock's clock, which tests may move by hand.
+#[derive(Debug, Clone)]
+struct SharedClock(Arc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> std::time::SystemTime {
+        self.0.now()
+    }
+}
+
+/// `Debug` is safe to derive: keys, tokens and the verifier all redact their secrets.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    api_keys: Vec<ApiKey>,
+    user_tokens: Vec<UserToken>,
+    /// Keyed by (subject, caregiver).
+    relationships: HashMap<(String, String), RelationshipStatus>,
+    clock: SharedClock,
+    /// Rebuilt whenever a key is added, so it always knows every key.
+    verifier: TokenVerifier,
+}
+
+impl Registry {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+        let clock = SharedClock(clock);
+        Self {
+            api_keys: Vec::new(),
+            user_tokens: Vec::new(),
+            relationships: HashMap::new(),
+            verifier: TokenVerifier::new([]).with_clock(clock.clone()),
+            clock,
+        }
+    }
+
+    /// Adds `key`, replacing any key with the same id.
+    pub(crate) fn add_api_key(&mut self, key: &ApiKey) {
+        self.api_keys.retain(|known| known.id() != key.id());
+        self.api_keys.push(key.clone());
+        self.verifier =
+            TokenVerifier::new(self.api_keys.iter().cloned()).with_clock(self.clock.clone());
+    }
+
+    pub(crate) fn add_user_token(&mut self, token: &UserToken) {
+        self.user_tokens.push(token.clone());
+    }
+
+    pub(crate) fn set_relationship(
+        &mut self,
+        subject: &str,
+        caregiver: &str,
+        status: RelationshipStatus,
+    ) {
+        self.relationships
+            .insert((subject.to_owned(), caregiver.to_owned()), status);
+    }
+
+    /// Checks `presented` as Source would. `user_live_mode` is the request's
+    /// `Source-Live-Mode`, which only user tokens read.
+    pub(crate) fn authenticate(
+        &self,
+        presented: &Presented,
+        user_live_mode: impl FnOnce() -> Result<bool, Rejection>,
+    ) -> Result<Principal, Rejection> {
+        let credential = presented.credential();
+        if presented.scheme() == Scheme::Basic {
+            return self.api_key_principal(credential);
+        }
+        if find_secret(&self.user_tokens, UserToken::secret, credential).is_some() {
+            return Ok(Principal {
+                kind: PrincipalKind::User,
+                key_id: None,
+                member: None,
+                actor: None,
+                live_mode: user_live_mode()?,
+            });
+        }
+        if credential.starts_with("sk_") {
+            return self.api_key_principal(credential);
+        }
+        self.member_principal(credential)
+    }
+
+    fn api_key_principal(&self, secret: &str) -> Result<Principal, Rejection> {
+        let key = find_secret(&self.api_keys, ApiKey::secret, secret).ok_or_else(|| {
+            Rejection::authentication("invalid_api_key", "the API secret matches no API key")
+        })?;
+        Ok(Principal {
+            kind: PrincipalKind::ApiKey,
+            key_id: Some(key.id().to_owned()),
+            member: None,
+            actor: None,
+            live_mode: key.mode() == KeyMode::Live,
+        })
+    }
+
+    fn member_principal(&self, token: &str) -> Result<Principal, Rejection> {
+        let claims = self.verifier.verify(token)?;
+        // The verifier found the key by `kid`, so both are there.
+        let key = jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|header| header.kid)
+            .and_then(|kid| self.api_keys.iter().find(|key| key.id() == kid))
+            .ok_or_else(|| {
+                Rejection::authentication("unknown_key", "the member token's key is not registered")
+            })?;
+        let kind = match claims.act.as_deref() {
+            None => PrincipalKind::Member,
+            Some(actor) => {
+                let pair = (claims.sub.clone(), actor.to_owned());
+                if self.relationships.get(&pair) != Some(&RelationshipStatus::Active) {
+                    return Err(Rejection::authorization(
+                        "no_active_relationship",
+                        "the caregiver has no active relationship with the member",
+                    ));
+                }
+                PrincipalKind::Caregiver
+            }
+        };
+        Ok(Principal {
+            kind,
+            key_id: Some(key.id().to_owned()),
+            member: Some(claims.sub),
+            actor: claims.act,
+            live_mode: key.mode() == KeyMode::Live,
+        })
+    }
+}
+
+/// The item whose secret equals `presented`, comparing each in constant time.
+fn find_secret<'a, T>(
+    items: &'a [T],
+    secret: impl Fn(&T) -> &str,
+    presented: &str,
+) -> Option<&'a T> {
+    // Look at every item, so the time taken does not tell which one matched.
+    items.iter().fold(None, |found, item| {
+        if bool::from(secret(item).as_bytes().ct_eq(presented.as_bytes())) {
+            Some(item)
+        } else {
+            found
+        }
+    })
+}

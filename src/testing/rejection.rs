@@ -1,0 +1,109 @@
+//! Error answers in Source's shape: `{"object":"error","type",…,"code","message","request_id"}`.
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind};
+
+use super::authorization::ParseError;
+
+/// Why MockSource refused a request. Messages never carry the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub(crate) status: StatusCode,
+    kind: &'static str,
+    pub(crate) code: &'static str,
+    message: Cow<'static, str>,
+}
+
+impl Rejection {
+    /// 401: the credential is missing, malformed or unknown.
+    pub(crate) fn authentication(
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            kind: "authentication_error",
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 403: the credential is good but does not allow this.
+    pub(crate) fn authorization(code: &'static str, message: &'static str) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            kind: "authorization_error",
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 or 404: the request itself is wrong.
+    pub(crate) fn invalid_request(
+        status: StatusCode,
+        code: &'static str,
+        message: &'static str,
+    ) -> Self {
+        Self {
+            status,
+            kind: "invalid_request_error",
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The error body with this request's id; 401s also say which schemes work.
+    pub(crate) fn into_response(self, request_id: &str) -> Response {
+        let body = Json(ErrorBody {
+            object: "error",
+            kind: self.kind,
+            code: self.code,
+            message: &self.message,
+            request_id,
+        });
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="source", Basic realm="source""#),
+            );
+        }
+        response
+    }
+}
+
+impl From<ParseError> for Rejection {
+    fn from(err: ParseError) -> Self {
+        Self::authentication(err.code(), err.to_string())
+    }
+}
+
+/// A member token that [`TokenVerifier`](crate::TokenVerifier) refused.
+impl From<Error> for Rejection {
+    fn from(err: Error) -> Self {
+        let code = match err.kind() {
+            ErrorKind::Expired => "token_expired",
+            ErrorKind::UnknownKey => "unknown_key",
+            ErrorKind::InvalidExpiry => "invalid_expiry",
+            _ => "invalid_token",
+        };
+        // The verifier's messages name what is wrong, never the token.
+        Self::authentication(code, err.to_string())
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    object: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    code: &'static str,
+    message: &'a str,
+    request_id: &'a str,
+}
