@@ -1,0 +1,58 @@
+//! SourceAuthLayer on hyper-util's client, against a local MockSource.
+//!
+//! `cargo run --example hyper_client`
+
+use http::Request;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use source_auth::testing::{MockSource, RelationshipStatus};
+use source_auth::{ApiKey, BoxError, MemberGrant, SourceAuthLayer};
+use tower::{ServiceBuilder, ServiceExt};
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    // A stand-in for Source on 127.0.0.1; point `base_url` at the real API in production.
+    let source = MockSource::start().await?;
+    let key = ApiKey::new("key_demo1", "sk_test_demo0000000000000000000000000000")?;
+    source.add_api_key(&key);
+    source.set_relationship("mem_patient1", "mem_parent1", RelationshipStatus::Active)?;
+
+    let client = ServiceBuilder::new()
+        .layer(SourceAuthLayer::api_key(key).base_url(source.base_url())?)
+        .service(Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>());
+
+    // With the layer's credential: the API key.
+    let request = Request::get(format!("{}/v1/members", source.base_url())).body(Empty::new())?;
+    let response = client.clone().oneshot(request).await?;
+    println!(
+        "as the API key: {} {}",
+        response.status(),
+        response
+            .into_body()
+            .collect()
+            .await?
+            .to_bytes()
+            .escape_ascii()
+    );
+
+    // This request only: a caregiver token, minted and cached by the layer.
+    let mut request =
+        Request::get(format!("{}/v1/members/mem_patient1", source.base_url())).body(Empty::new())?;
+    request
+        .extensions_mut()
+        .insert(MemberGrant::caregiver("mem_patient1", "mem_parent1"));
+    let response = client.oneshot(request).await?;
+    println!(
+        "as a caregiver: {} {}",
+        response.status(),
+        response
+            .into_body()
+            .collect()
+            .await?
+            .to_bytes()
+            .escape_ascii()
+    );
+    Ok(())
+}
