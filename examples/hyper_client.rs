@@ -29,12 +29,7 @@ async fn main() -> Result<(), BoxError> {
     println!(
         "as the API key: {} {}",
         response.status(),
-        response
-            .into_body()
-            .collect()
-            .await?
-            .to_bytes()
-            .escape_ascii()
+        String::from_utf8_lossy(&response.into_body().collect().await?.to_bytes())
     );
 
     // This request only: a caregiver token, minted and cached by the layer.
@@ -47,12 +42,7 @@ async fn main() -> Result<(), BoxError> {
     println!(
         "as a caregiver: {} {}",
         response.status(),
-        response
-            .into_body()
-            .collect()
-            .await?
-            .to_bytes()
-            .escape_ascii()
+        String::from_utf8_lossy(&response.into_body().collect().await?.to_bytes())
     );
     Ok(())
 }
