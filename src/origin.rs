@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 
 use http::Uri;
-use http::uri::Scheme;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -67,15 +66,14 @@ impl Origin {
     /// authority is compared whole, so one with user info never matches.
     #[inline]
     pub(crate) fn matches_uri(&self, uri: &Uri) -> bool {
-        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
             return false;
         };
-        let https = if *scheme == Scheme::HTTPS {
-            true
-        } else if *scheme == Scheme::HTTP {
-            false
-        } else {
-            return false;
+        // `http::Uri` keeps the standard schemes in lowercase.
+        let https = match scheme {
+            "https" => true,
+            "http" => false,
+            _ => return false,
         };
         // Exact bytes first: request URIs are nearly always written in lowercase.
         let same = |a: &str, b: &str| a == b || a.eq_ignore_ascii_case(b);

@@ -82,8 +82,10 @@ where
     }
 
     fn call(&mut self, mut request: reqwest::Request) -> Self::Future {
-        let authorized = authorize(self.authorizer(), &mut request, &Extensions::new());
-        self.send(authorized, request)
+        match authorize(self.authorizer(), &mut request, &Extensions::new()) {
+            Ok(()) => ResponseFuture::sent(self.get_mut().call(request)),
+            Err(error) => ResponseFuture::refused(error),
+        }
     }
 }
 

@@ -26,12 +26,14 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
+    #[inline]
     pub(crate) fn sent(future: F) -> Self {
         Self {
             state: State::Sent { future },
         }
     }
 
+    #[inline]
     pub(crate) fn refused(error: Error) -> Self {
         Self {
             state: State::Refused { error: Some(error) },
@@ -46,6 +48,7 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Sent { future } => future.poll(cx).map_err(Into::into),

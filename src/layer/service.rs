@@ -40,24 +40,6 @@ impl<S> SourceAuth<S> {
     pub(crate) fn authorizer(&self) -> &Authorizer {
         &self.authorizer
     }
-
-    /// Calls the inner service with a request the authorizer has already handled.
-    ///
-    /// Authorization is synchronous, so the service readied by `poll_ready` is the
-    /// one called, right here; no clone of the inner service is needed.
-    pub(crate) fn send<R>(
-        &mut self,
-        authorized: crate::Result<()>,
-        request: R,
-    ) -> ResponseFuture<S::Future>
-    where
-        S: Service<R>,
-    {
-        match authorized {
-            Ok(()) => ResponseFuture::sent(self.inner.call(request)),
-            Err(error) => ResponseFuture::refused(error),
-        }
-    }
 }
 
 impl<S, B> Service<Request<B>> for SourceAuth<S>
@@ -74,17 +56,20 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let authorized = if self.authorizer.sends_to_uri(request.uri()) {
+        if self.authorizer.sends_to_uri(request.uri()) {
             // Lend the extensions out (a pointer swap) so the headers can be borrowed mutably.
             let extensions = std::mem::take(request.extensions_mut());
             let authorized = self
                 .authorizer
                 .authorize(request.headers_mut(), &extensions);
             *request.extensions_mut() = extensions;
-            authorized
-        } else {
-            Ok(())
-        };
-        self.send(authorized, request)
+            if let Err(error) = authorized {
+                // Not sent: the service readied by `poll_ready` stays ready for the next call.
+                return ResponseFuture::refused(error);
+            }
+        }
+        // Authorization is synchronous, so the service readied by `poll_ready` is the
+        // one called, right here; no clone of the inner service is needed.
+        ResponseFuture::sent(self.inner.call(request))
     }
 }
