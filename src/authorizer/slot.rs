@@ -1,7 +1,9 @@
 //! One member grant's cached token, refreshed ahead of expiry by a single minter.
 
+use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -50,9 +52,41 @@ fn random_below(max: Duration) -> Duration {
 /// The `Authorization` value of a minted token and when to stop using it.
 #[derive(Debug)]
 struct Minted {
+    /// Unique per mint, so a thread can tell whether its own copy is current.
+    id: u64,
     authorization: HeaderValue,
     refresh_at: SystemTime,
     expires_at: SystemTime,
+}
+
+/// Source of [`Minted::id`].
+static NEXT_MINT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's own copy of the token it last sent. Clones of one shared header
+    /// value all bump one reference count, which threads sending at once would fight
+    /// over; a copy per thread keeps the hot path free of shared writes.
+    static THREAD_COPY: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+}
+
+impl Minted {
+    fn authorization(&self) -> HeaderValue {
+        THREAD_COPY.with_borrow_mut(|copy| match copy {
+            Some((id, value)) if *id == self.id => value.clone(),
+            _ => {
+                let value = match HeaderValue::from_bytes(self.authorization.as_bytes()) {
+                    Ok(mut value) => {
+                        value.set_sensitive(true);
+                        value
+                    }
+                    // Cannot happen: the bytes came from a valid header value.
+                    Err(_) => self.authorization.clone(),
+                };
+                *copy = Some((self.id, value.clone()));
+                value
+            }
+        })
+    }
 }
 
 /// A grant and the token last minted for it.
@@ -96,6 +130,7 @@ impl TokenSlot {
             Ok(token) => {
                 let expires_at = token.expires_at();
                 let minted = Minted {
+                    id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
                     authorization: bearer(token.as_str())?,
                     refresh_at: policy.refresh_at(now, expires_at),
                     expires_at,
@@ -106,7 +141,7 @@ impl TokenSlot {
             }
             // A failed refresh keeps a token that is still valid.
             Err(error) => match &*self.current.load() {
-                Some(old) if now < old.expires_at => Ok(old.authorization.clone()),
+                Some(old) if now < old.expires_at => Ok(old.authorization()),
                 _ => Err(error),
             },
         }
@@ -114,7 +149,7 @@ impl TokenSlot {
 
     fn fresh(&self, now: SystemTime) -> Option<HeaderValue> {
         match &*self.current.load() {
-            Some(minted) if now < minted.refresh_at => Some(minted.authorization.clone()),
+            Some(minted) if now < minted.refresh_at => Some(minted.authorization()),
             _ => None,
         }
     }
