@@ -8,6 +8,8 @@ mod authorizer;
 pub mod clock;
 pub mod credential;
 pub mod error;
+#[cfg(any(feature = "axum", feature = "actix-web", feature = "test-util"))]
+mod error_body;
 mod id;
 pub mod identity;
 pub mod layer;
@@ -38,3 +40,8 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use identity::SourceIdentity;
 pub use layer::{SourceAuth, SourceAuthLayer};
 pub use member::{MemberClaims, MemberGrant, MemberToken, TokenSigner, TokenVerifier};
+
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

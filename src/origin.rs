@@ -84,6 +84,7 @@ impl Origin {
     }
 
     /// Whether a request for `scheme://host:port` goes to this origin.
+    #[cfg(any(test, feature = "reqwest"))]
     pub(crate) fn matches(
         &self,
         scheme: Option<&str>,

@@ -130,6 +130,7 @@ impl Authorizer {
         }
     }
 
+    #[cfg(feature = "reqwest")]
     /// Whether a request for `scheme://host:port` goes to Source and gets credentials.
     pub(crate) fn sends_to(
         &self,

@@ -2,12 +2,11 @@
 
 use std::borrow::Cow;
 
-use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use serde::Serialize;
 
 use crate::error::{Error, ErrorKind};
+use crate::error_body::SourceErrorBody;
 
 use super::authorization::ParseError;
 
@@ -60,14 +59,17 @@ impl Rejection {
 
     /// The error body with this request's id; 401s also say which schemes work.
     pub(crate) fn into_response(self, request_id: &str) -> Response {
-        let body = Json(ErrorBody {
-            object: "error",
-            kind: self.kind,
-            code: self.code,
-            message: &self.message,
-            request_id,
-        });
-        let mut response = (self.status, body).into_response();
+        let body =
+            SourceErrorBody::new(self.kind, self.code, &self.message, Some(request_id)).to_json();
+        let mut response = (
+            self.status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -96,14 +98,4 @@ impl From<Error> for Rejection {
         // The verifier's messages name what is wrong, never the token.
         Self::authentication(code, err.to_string())
     }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    object: &'static str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    code: &'static str,
-    message: &'a str,
-    request_id: &'a str,
 }

@@ -1,0 +1,206 @@
+//! actix-web extractors that turn the app's signed-in user into a Source member or
+//! caregiver token, and a token endpoint for Source Elements frontends.
+//!
+//! The same extractors as [`crate::axum`], through actix-web's `FromRequest`. The
+//! app's user type implements `FromRequest` and [`SourceIdentity`]; the
+//! [`TokenSigner`] comes from the app data (`.app_data(signer)` or
+//! `.app_data(web::Data::new(signer))`), and so does an optional
+//! [`ExtractorConfig`].
+//!
+//! | extractor | token |
+//! |---|---|
+//! | [`SourceMember<U>`] | member token, `sub` = the user's member id |
+//! | [`SourceMember::caregiver_for`] | caregiver token for a subject the handler picks |
+//! | [`SourceCaregiver<U>`] | caregiver token, `sub` = the `member_id` path parameter |
+//!
+//! The actor of a caregiver token is always the signed-in user's own member id;
+//! nothing in the request can set it.
+//!
+//! Errors: `U`'s own error passes through unchanged (so a missing login is the
+//! app's own 401); otherwise a [`SourceRejection`], through `ResponseError`,
+//! answers 403, 400 or 500 with Source's JSON error body. A missing signer is a
+//! 500 with an error log line. actix-web's `Option<SourceMember<U>>` is `None` on
+//! any of these errors, including the 500s.
+//!
+//! [`token_endpoint`] and [`caregiver_token_endpoint`] answer
+//! `{"token":"…","expires_at":<unix seconds>}` with `Cache-Control: no-store`.
+//!
+//! ```
+//! use std::future::{Ready, ready};
+//!
+//! use actix_web::{App, FromRequest, HttpRequest, dev::Payload, error::ErrorUnauthorized, test, web};
+//! use source_auth::actix::{SourceMember, caregiver_token_endpoint, token_endpoint};
+//! use source_auth::{ApiKey, SourceIdentity, TokenSigner, TokenVerifier};
+//!
+//! /// The app's own user; here a toy login from a header.
+//! struct User {
+//!     member_id: Option<String>,
+//! }
+//!
+//! impl SourceIdentity for User {
+//!     fn source_member_id(&self) -> Option<&str> {
+//!         self.member_id.as_deref()
+//!     }
+//! }
+//!
+//! impl FromRequest for User {
+//!     type Error = actix_web::Error;
+//!     type Future = Ready<Result<Self, Self::Error>>;
+//!
+//!     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+//!         ready(match req.headers().get("x-demo-user").map(|v| v.as_bytes()) {
+//!             Some(b"ada") => Ok(User { member_id: Some("mem_ada".into()) }),
+//!             _ => Err(ErrorUnauthorized("sign in first")),
+//!         })
+//!     }
+//! }
+//!
+//! async fn whoami(member: SourceMember<User>) -> String {
+//!     // Send `member.token` to Source, e.g. as a `SourceAuthLayer` override.
+//!     member.token.claims().sub.clone()
+//! }
+//!
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+//! let app = test::init_service(
+//!     App::new()
+//!         .app_data(TokenSigner::new(key.clone()))
+//!         .route("/whoami", web::get().to(whoami))
+//!         .route("/source-token", web::get().to(token_endpoint::<User>))
+//!         .route("/source-token/{member_id}", web::get().to(caregiver_token_endpoint::<User>)),
+//! )
+//! .await;
+//!
+//! let request = test::TestRequest::get()
+//!     .uri("/source-token/mem_kid")
+//!     .insert_header(("x-demo-user", "ada"))
+//!     .to_request();
+//! let response = test::call_service(&app, request).await;
+//! assert_eq!(response.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+//!
+//! let body: serde_json::Value = test::read_body_json(response).await;
+//! let claims = TokenVerifier::new([key]).verify(body["token"].as_str().unwrap_or_default())?;
+//! assert_eq!((claims.sub.as_str(), claims.act.as_deref()), ("mem_kid", Some("mem_ada")));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+
+pub use crate::extract::{ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection};
+use crate::extract::{Issuer, JSON, NO_STORE, token_body};
+use crate::identity::SourceIdentity;
+use crate::member::{MemberToken, TokenSigner};
+
+/// The future of an extractor that awaits the app's own user extractor first.
+type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
+
+impl ResponseError for SourceRejection {
+    fn status_code(&self) -> StatusCode {
+        // actix-web has its own `StatusCode` type; every status used here exists in both.
+        StatusCode::from_u16(self.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .content_type(JSON)
+            .body(self.body_text())
+    }
+}
+
+/// `T` from the app data, registered either bare or as `web::Data<T>`.
+fn app_data<T: Clone + 'static>(req: &HttpRequest) -> Option<T> {
+    req.app_data::<T>()
+        .or_else(|| req.app_data::<web::Data<T>>().map(|data| data.get_ref()))
+        .cloned()
+}
+
+/// The signer and the configuration from the app data.
+fn issuer(req: &HttpRequest) -> Result<Issuer, SourceRejection> {
+    let signer = app_data::<TokenSigner>(req).ok_or_else(|| {
+        SourceRejection::misconfigured(
+            "no TokenSigner in the actix-web app data; add `.app_data(signer)` to the App",
+        )
+    })?;
+    let config = app_data::<ExtractorConfig>(req).unwrap_or_default();
+    Ok(Issuer::new(signer, config))
+}
+
+/// Runs the app's user extractor `U`, whose error passes through, then `finish`
+/// with the user and the request.
+fn after_user<U, T>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    finish: fn(U, &HttpRequest) -> Result<T, SourceRejection>,
+) -> Extraction<T>
+where
+    U: FromRequest + 'static,
+    T: 'static,
+{
+    let user = U::from_request(req, payload);
+    let req = req.clone();
+    Box::pin(async move {
+        let user = user.await.map_err(Into::into)?;
+        Ok(finish(user, &req)?)
+    })
+}
+
+impl<U> FromRequest for SourceMember<U>
+where
+    U: FromRequest + SourceIdentity + 'static,
+{
+    type Error = actix_web::Error;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        after_user(req, payload, |user, req| Self::sign(user, issuer(req)?))
+    }
+}
+
+impl<U> FromRequest for SourceCaregiver<U>
+where
+    U: FromRequest + SourceIdentity + 'static,
+{
+    type Error = actix_web::Error;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        after_user(req, payload, |user, req| {
+            let issuer = issuer(req)?;
+            let name = issuer.config().subject_param_name();
+            let subject = req
+                .match_info()
+                .get(name)
+                .ok_or_else(|| SourceRejection::missing_subject_param(name))?;
+            Self::sign(user, subject, &issuer)
+        })
+    }
+}
+
+/// A handler answering `{"token":"…","expires_at":<unix seconds>}` with a member
+/// token for the signed-in user, for Source Elements frontends.
+///
+/// Mount it as `web::get().to(token_endpoint::<User>)`; it rejects like [`SourceMember`].
+pub async fn token_endpoint<U>(member: SourceMember<U>) -> HttpResponse {
+    token_response(&member.token)
+}
+
+/// Like [`token_endpoint`], with a caregiver token for the member in the path
+/// (`/…/{member_id}` by default); it rejects like [`SourceCaregiver`].
+pub async fn caregiver_token_endpoint<U>(caregiver: SourceCaregiver<U>) -> HttpResponse {
+    token_response(&caregiver.token)
+}
+
+fn token_response(token: &MemberToken) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(JSON)
+        .insert_header((CACHE_CONTROL, NO_STORE))
+        .body(token_body(token))
+}

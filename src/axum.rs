@@ -1,0 +1,290 @@
+//! axum extractors that turn the app's signed-in user into a Source member or
+//! caregiver token, and a token endpoint for Source Elements frontends.
+//!
+//! The app keeps its own login: its user type implements axum's
+//! `FromRequestParts` and [`SourceIdentity`]. Wrapping it gives a handler a token
+//! signed with the [`TokenSigner`] taken from the router state through
+//! [`FromRef`]:
+//!
+//! | extractor | token |
+//! |---|---|
+//! | [`SourceMember<U>`] | member token, `sub` = the user's member id |
+//! | [`SourceMember::caregiver_for`] | caregiver token for a subject the handler picks |
+//! | [`SourceCaregiver<U>`] | caregiver token, `sub` = the `member_id` path parameter |
+//! | `Option<SourceMember<U>>` | `None` when `U` finds no user or the user has no Source member; needs `U: OptionalFromRequestParts` |
+//!
+//! The actor of a caregiver token is always the signed-in user's own member id;
+//! nothing in the request (headers, query, body, path) can set it.
+//!
+//! Rejections: `U`'s own rejection passes through unchanged (so a missing login is
+//! the app's own 401); otherwise a [`SourceRejection`] answers 403, 400 or 500 with
+//! Source's JSON error body. An [`ExtractorConfig`] in the request extensions
+//! (`.layer(Extension(config))`) changes the TTL, the scopes or the path
+//! parameter name.
+//!
+//! [`token_endpoint`] and [`caregiver_token_endpoint`] answer
+//! `{"token":"…","expires_at":<unix seconds>}` with `Cache-Control: no-store`.
+//!
+//! ```
+//! use axum::Router;
+//! use axum::body::Body;
+//! use axum::extract::FromRequestParts;
+//! use axum::http::{Request, StatusCode, request::Parts};
+//! use axum::routing::get;
+//! use source_auth::axum::{SourceMember, caregiver_token_endpoint, token_endpoint};
+//! use source_auth::{ApiKey, SourceIdentity, TokenSigner, TokenVerifier};
+//! use tower::ServiceExt;
+//!
+//! /// The app's own user; here a toy login from a header.
+//! struct User {
+//!     member_id: Option<String>,
+//! }
+//!
+//! impl SourceIdentity for User {
+//!     fn source_member_id(&self) -> Option<&str> {
+//!         self.member_id.as_deref()
+//!     }
+//! }
+//!
+//! impl<S: Send + Sync> FromRequestParts<S> for User {
+//!     type Rejection = StatusCode;
+//!
+//!     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, StatusCode> {
+//!         match parts.headers.get("x-demo-user").map(|v| v.as_bytes()) {
+//!             Some(b"ada") => Ok(User { member_id: Some("mem_ada".into()) }),
+//!             _ => Err(StatusCode::UNAUTHORIZED),
+//!         }
+//!     }
+//! }
+//!
+//! async fn whoami(member: SourceMember<User>) -> String {
+//!     // Send `member.token` to Source, e.g. as a `SourceAuthLayer` override.
+//!     member.token.claims().sub.clone()
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+//! let app = Router::new()
+//!     .route("/whoami", get(whoami))
+//!     .route("/source-token", get(token_endpoint::<User>))
+//!     .route("/source-token/{member_id}", get(caregiver_token_endpoint::<User>))
+//!     .with_state(TokenSigner::new(key.clone()));
+//!
+//! let request = Request::get("/source-token/mem_kid").header("x-demo-user", "ada").body(Body::empty())?;
+//! let response = app.oneshot(request).await?;
+//! assert_eq!(response.headers()["cache-control"], "no-store");
+//!
+//! let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await?;
+//! let body: serde_json::Value = serde_json::from_slice(&body)?;
+//! let claims = TokenVerifier::new([key]).verify(body["token"].as_str().unwrap_or_default())?;
+//! assert_eq!((claims.sub.as_str(), claims.act.as_deref()), ("mem_kid", Some("mem_ada")));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, RawPathParams};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+pub use crate::extract::{ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection};
+use crate::extract::{Issuer, JSON, NO_STORE, token_body};
+use crate::identity::SourceIdentity;
+use crate::member::{MemberToken, TokenSigner};
+
+impl IntoResponse for SourceRejection {
+    fn into_response(self) -> Response {
+        (
+            self.status(),
+            [(CONTENT_TYPE, HeaderValue::from_static(JSON))],
+            self.body_text(),
+        )
+            .into_response()
+    }
+}
+
+/// The rejection of [`SourceMember`] and [`SourceCaregiver`]: either the app's own
+/// extractor's rejection, passed through untouched, or a [`SourceRejection`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExtractRejection<R> {
+    /// The app's user extractor rejected the request, e.g. with its own 401.
+    User(R),
+    /// The user was extracted, but no token could be signed for them.
+    Source(SourceRejection),
+}
+
+impl<R> ExtractRejection<R> {
+    /// The [`SourceRejection`], when the user was extracted but no token signed.
+    pub fn source_rejection(&self) -> Option<SourceRejection> {
+        match self {
+            Self::Source(rejection) => Some(*rejection),
+            Self::User(_) => None,
+        }
+    }
+
+    /// The response status when this crate rejected; `None` for the app's own
+    /// rejection, whose status only its response knows.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.source_rejection().map(|rejection| rejection.status())
+    }
+
+    /// The response body when this crate rejected; `None` for the app's own rejection.
+    pub fn body_text(&self) -> Option<String> {
+        self.source_rejection()
+            .map(|rejection| rejection.body_text())
+    }
+}
+
+impl<R> From<SourceRejection> for ExtractRejection<R> {
+    fn from(rejection: SourceRejection) -> Self {
+        Self::Source(rejection)
+    }
+}
+
+impl<R: IntoResponse> IntoResponse for ExtractRejection<R> {
+    fn into_response(self) -> Response {
+        match self {
+            Self::User(rejection) => rejection.into_response(),
+            Self::Source(rejection) => rejection.into_response(),
+        }
+    }
+}
+
+impl<R: fmt::Display> fmt::Display for ExtractRejection<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User(rejection) => rejection.fmt(f),
+            Self::Source(rejection) => rejection.fmt(f),
+        }
+    }
+}
+
+/// Transparent: displays as, and has the source of, the rejection it wraps.
+impl<R: StdError> StdError for ExtractRejection<R> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::User(rejection) => rejection.source(),
+            Self::Source(rejection) => rejection.source(),
+        }
+    }
+}
+
+/// The signer from the state and the configuration from the request extensions.
+fn issuer<S>(parts: &Parts, state: &S) -> Issuer
+where
+    TokenSigner: FromRef<S>,
+{
+    let config = parts
+        .extensions
+        .get::<ExtractorConfig>()
+        .cloned()
+        .unwrap_or_default();
+    Issuer::new(TokenSigner::from_ref(state), config)
+}
+
+impl<U, S> FromRequestParts<S> for SourceMember<U>
+where
+    U: FromRequestParts<S> + SourceIdentity,
+    TokenSigner: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ExtractRejection<U::Rejection>;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = U::from_request_parts(parts, state)
+            .await
+            .map_err(ExtractRejection::User)?;
+        Ok(Self::sign(user, issuer(parts, state))?)
+    }
+}
+
+/// `Option<SourceMember<U>>`: `None` when `U` finds no user (as `Option<U>` would)
+/// or the user has no Source member; `U`'s rejections and 500s still reject.
+impl<U, S> OptionalFromRequestParts<S> for SourceMember<U>
+where
+    U: OptionalFromRequestParts<S> + SourceIdentity,
+    TokenSigner: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ExtractRejection<<U as OptionalFromRequestParts<S>>::Rejection>;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let user = <U as OptionalFromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map_err(ExtractRejection::User)?;
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        match Self::sign(user, issuer(parts, state)) {
+            Ok(member) => Ok(Some(member)),
+            Err(SourceRejection::NoSourceMember) => Ok(None),
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
+
+impl<U, S> FromRequestParts<S> for SourceCaregiver<U>
+where
+    U: FromRequestParts<S> + SourceIdentity,
+    TokenSigner: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ExtractRejection<U::Rejection>;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Read before `U` so that `U` is not held across an await, but judged after
+        // it: a request without a login gets the app's 401 first.
+        let params = RawPathParams::from_request_parts(parts, state).await;
+        let user = U::from_request_parts(parts, state)
+            .await
+            .map_err(ExtractRejection::User)?;
+        let issuer = issuer(parts, state);
+        let name = issuer.config().subject_param_name();
+        let subject = match &params {
+            Ok(params) => params
+                .iter()
+                .find_map(|(key, value)| (key == name).then_some(value)),
+            Err(RawPathParamsRejection::InvalidUtf8InPathParam(_)) => {
+                return Err(SourceRejection::InvalidSubject.into());
+            }
+            Err(_) => None,
+        };
+        let subject = subject.ok_or_else(|| SourceRejection::missing_subject_param(name))?;
+        Ok(Self::sign(user, subject, &issuer)?)
+    }
+}
+
+/// A handler answering `{"token":"…","expires_at":<unix seconds>}` with a member
+/// token for the signed-in user, for Source Elements frontends.
+///
+/// Mount it as `get(token_endpoint::<User>)`; it rejects like [`SourceMember`].
+pub async fn token_endpoint<U>(member: SourceMember<U>) -> Response {
+    token_response(&member.token)
+}
+
+/// Like [`token_endpoint`], with a caregiver token for the member in the path
+/// (`/…/{member_id}` by default); it rejects like [`SourceCaregiver`].
+pub async fn caregiver_token_endpoint<U>(caregiver: SourceCaregiver<U>) -> Response {
+    token_response(&caregiver.token)
+}
+
+fn token_response(token: &MemberToken) -> Response {
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static(JSON)),
+            (CACHE_CONTROL, HeaderValue::from_static(NO_STORE)),
+        ],
+        token_body(token),
+    )
+        .into_response()
+}

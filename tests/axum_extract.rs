@@ -1,0 +1,334 @@
+//! The axum extractors and token endpoints, driven through a `Router` with `oneshot`.
+
+mod extract_support;
+mod support;
+
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, Path};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use axum::{Extension, Router};
+use extract_support::*;
+use source_auth::SourceIdentity;
+use source_auth::TokenSigner;
+use source_auth::axum::{
+    ExtractRejection, ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection,
+    caregiver_token_endpoint, token_endpoint,
+};
+use tower::ServiceExt;
+
+/// The app's own user, from the demo login.
+#[derive(Debug)]
+struct DemoUser {
+    member_id: Option<String>,
+}
+
+type AppRejection = (StatusCode, &'static str);
+
+impl DemoUser {
+    /// `None` without a login header; an error for an unknown user.
+    fn from_header(parts: &Parts) -> Option<Result<Self, AppRejection>> {
+        let name = parts
+            .headers
+            .get(LOGIN_HEADER)?
+            .to_str()
+            .unwrap_or_default();
+        Some(
+            demo_member(name)
+                .map(|member_id| Self { member_id })
+                .ok_or((StatusCode::UNAUTHORIZED, APP_401_BODY)),
+        )
+    }
+}
+
+impl SourceIdentity for DemoUser {
+    fn source_member_id(&self) -> Option<&str> {
+        self.member_id.as_deref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for DemoUser {
+    type Rejection = AppRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Self::from_header(parts).unwrap_or(Err((StatusCode::UNAUTHORIZED, APP_401_BODY)))
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for DemoUser {
+    type Rejection = AppRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Self::from_header(parts).transpose()
+    }
+}
+
+/// The app's state, holding the signer among its own things.
+#[derive(Clone)]
+struct AppState {
+    signer: TokenSigner,
+}
+
+impl FromRef<AppState> for TokenSigner {
+    fn from_ref(state: &AppState) -> Self {
+        state.signer.clone()
+    }
+}
+
+async fn whoami(member: SourceMember<DemoUser>) -> String {
+    member.token.as_str().to_owned()
+}
+
+async fn maybe(member: Option<SourceMember<DemoUser>>) -> String {
+    member.map_or_else(
+        || "none".to_owned(),
+        |member| member.token.as_str().to_owned(),
+    )
+}
+
+async fn care_for(
+    member: SourceMember<DemoUser>,
+    Path(subject): Path<String>,
+) -> Result<String, SourceRejection> {
+    Ok(member.caregiver_for(&subject)?.as_str().to_owned())
+}
+
+async fn caregiver(caregiver: SourceCaregiver<DemoUser>) -> String {
+    caregiver.token.as_str().to_owned()
+}
+
+/// The routes of the table in `extract_support`.
+fn app() -> Router {
+    Router::new()
+        .route("/whoami", get(whoami).post(whoami))
+        .route("/maybe", get(maybe))
+        .route("/care-for/{subject}", get(care_for))
+        .route("/caregiver/{member_id}", get(caregiver).post(caregiver))
+        .route("/caregiver/{act}/{member_id}", get(caregiver))
+        .route("/no-param", get(caregiver))
+        .route("/source-token", get(token_endpoint::<DemoUser>))
+        .route(
+            "/source-token/{member_id}",
+            get(caregiver_token_endpoint::<DemoUser>),
+        )
+        .with_state(AppState { signer: signer() })
+}
+
+async fn send_to(app: Router, request: Request<Body>) -> Reply {
+    let response = app
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let (parts, body) = response.into_parts();
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (status, content_type, cache_control) = (
+        parts.status.as_u16(),
+        header(CONTENT_TYPE),
+        header(CACHE_CONTROL),
+    );
+    let body = to_bytes(body, 1 << 16).await.expect("a body");
+    Reply {
+        status,
+        content_type,
+        cache_control,
+        body: String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
+    }
+}
+
+fn request(method: &str, user: Option<&str>, uri: &str) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(user) = user {
+        request = request.header(LOGIN_HEADER, user);
+    }
+    request.body(Body::empty()).expect("a valid request")
+}
+
+/// The app the shared checks drive.
+struct Axum;
+
+impl Routes for Axum {
+    async fn get_as(&self, user: Option<&str>, uri: &str) -> Reply {
+        send_to(app(), request("GET", user, uri)).await
+    }
+}
+
+#[tokio::test]
+async fn member_token_for_the_signed_in_user() {
+    check_member_token_for_the_signed_in_user(&Axum).await;
+}
+
+#[tokio::test]
+async fn token_endpoints_answer_token_and_expiry_uncached() {
+    check_token_endpoints(&Axum).await;
+}
+
+#[tokio::test]
+async fn caregiver_extractor_and_caregiver_for_sign_the_same_claims() {
+    check_caregiver_extractor_and_caregiver_for_agree(&Axum).await;
+}
+
+#[tokio::test]
+async fn a_missing_login_is_the_apps_own_rejection() {
+    check_missing_login(&Axum).await;
+}
+
+#[tokio::test]
+async fn a_user_without_a_source_member_is_forbidden() {
+    check_user_without_a_member(&Axum).await;
+}
+
+#[tokio::test]
+async fn an_invalid_subject_is_a_bad_request() {
+    check_invalid_subjects(&Axum).await;
+}
+
+#[tokio::test]
+async fn a_caregiver_token_for_oneself_is_a_bad_request() {
+    check_caregiver_for_oneself(&Axum).await;
+}
+
+#[tokio::test]
+async fn server_side_failures_are_a_generic_500_and_a_log_line() {
+    check_server_side_failures(&Axum).await;
+}
+
+fn configured_app(config: ExtractorConfig) -> Router {
+    Router::new()
+        .route("/source-token", get(token_endpoint::<DemoUser>))
+        .route(
+            "/patients/{patient}/token",
+            get(caregiver_token_endpoint::<DemoUser>),
+        )
+        .route(
+            "/source-token/{member_id}",
+            get(caregiver_token_endpoint::<DemoUser>),
+        )
+        .layer(Extension(config))
+        .with_state(signer())
+}
+
+#[tokio::test]
+async fn the_grant_and_the_parameter_name_are_configurable() {
+    let app = configured_app(
+        ExtractorConfig::new()
+            .ttl(Duration::from_secs(15 * 60))
+            .scopes(["read:profile"])
+            .subject_param("patient"),
+    );
+    check_configured_grant(|uri| send_to(app.clone(), request("GET", Some("ada"), uri))).await;
+}
+
+#[tokio::test]
+async fn an_invalid_configuration_is_a_generic_500() {
+    for config in [
+        ExtractorConfig::new().ttl(Duration::from_secs(25 * 60 * 60)),
+        ExtractorConfig::new().ttl(Duration::ZERO),
+        ExtractorConfig::new().scopes(["two words"]),
+    ] {
+        let request = request("GET", Some("ada"), "/source-token");
+        send_to(configured_app(config), request)
+            .await
+            .assert_generic_500();
+    }
+}
+
+fn forged(method: &str, uri: &str) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in forged_headers() {
+        request = request.header(name, value);
+    }
+    request
+        .body(Body::from(FORGED_BODY))
+        .expect("a valid request")
+}
+
+#[tokio::test]
+async fn forged_actors_are_ignored() {
+    for (method, uri) in forged_caregiver_requests() {
+        let claims = send_to(app(), forged(method, &uri)).await.claims();
+        assert_ada_cares_for_kid(&claims);
+    }
+    for (method, uri) in forged_member_requests() {
+        let claims = send_to(app(), forged(method, &uri)).await.claims();
+        assert_ada_herself(&claims);
+    }
+}
+
+#[tokio::test]
+async fn optional_member_is_none_when_absent_and_rejects_otherwise() {
+    assert_eq!(Axum.get_as(None, "/maybe").await.body, "none");
+    assert_eq!(Axum.get_as(Some("nomember"), "/maybe").await.body, "none");
+    assert_ada_herself(&Axum.get_as(Some("ada"), "/maybe").await.claims());
+
+    Axum.get_as(Some("not a user!"), "/maybe")
+        .await
+        .assert_app_401();
+    Axum.get_as(Some("broken"), "/maybe")
+        .await
+        .assert_generic_500();
+}
+
+#[tokio::test]
+async fn rejections_can_be_matched_and_read() {
+    let state = AppState { signer: signer() };
+    let extract = |user| {
+        let mut parts = request("GET", user, "/").into_parts().0;
+        let state = state.clone();
+        async move {
+            <SourceMember<DemoUser> as FromRequestParts<AppState>>::from_request_parts(
+                &mut parts, &state,
+            )
+            .await
+            .expect_err("a rejection")
+        }
+    };
+
+    let rejection = extract(Some("nomember")).await;
+    assert!(matches!(
+        rejection,
+        ExtractRejection::Source(SourceRejection::NoSourceMember)
+    ));
+    assert_eq!(rejection.status(), Some(StatusCode::FORBIDDEN));
+    assert_eq!(
+        rejection.body_text(),
+        Some(SourceRejection::NoSourceMember.body_text())
+    );
+
+    let rejection = extract(None).await;
+    assert!(matches!(
+        rejection,
+        ExtractRejection::User((StatusCode::UNAUTHORIZED, APP_401_BODY))
+    ));
+    assert_eq!((rejection.status(), rejection.body_text()), (None, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_each_get_their_own_subject() {
+    let app = app();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..CONCURRENT_REQUESTS {
+        let app = app.clone();
+        tasks.spawn(async move {
+            let (user, uri) = concurrent_request(i);
+            (i, send_to(app, request("GET", Some(&user), &uri)).await)
+        });
+    }
+    let mut seen = 0;
+    while let Some(result) = tasks.join_next().await {
+        let (i, reply) = result.expect("the task ran");
+        assert_concurrent_claims(i, &reply);
+        seen += 1;
+    }
+    assert_eq!(seen, CONCURRENT_REQUESTS);
+}
