@@ -7,7 +7,7 @@
 //!
 //! `cargo bench --features axum --bench extract`
 
-#[allow(dead_code)] // Only `mean_ns` is used here.
+#[allow(dead_code)] // Only `median_ns` is used here.
 mod support;
 
 use std::hint::black_box;
@@ -22,7 +22,7 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use source_auth::axum::{SourceCaregiver, SourceMember};
 use source_auth::{ApiKey, MemberGrant, SourceIdentity, TokenSigner};
-use support::mean_ns;
+use support::median_ns;
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
@@ -168,7 +168,7 @@ fn extractors(c: &mut Criterion) {
 fn report(_: &mut Criterion) {
     println!("\n{GROUP}: mean time added per request, measured in this run");
     for &(name, _, _) in ADDED {
-        match mean_ns(GROUP, name) {
+        match median_ns(GROUP, name) {
             Some(added) => {
                 let mark = if added <= TARGET_ADDED_NS {
                     "ok"

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-/// Mean time per iteration, in nanoseconds, of `group/name` from the run just made.
-pub fn mean_ns(group: &str, name: &str) -> Option<f64> {
+/// Median time per iteration, in nanoseconds, of `group/name` from the run just made
+/// (the median, because this machine is shared and noisy).
+pub fn median_ns(group: &str, name: &str) -> Option<f64> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -15,7 +16,7 @@ pub fn mean_ns(group: &str, name: &str) -> Option<f64> {
         .join("new")
         .join("estimates.json");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    json["mean"]["point_estimate"].as_f64()
+    json["median"]["point_estimate"].as_f64()
 }
 
 /// One line of the ratio table: `name` divided by `baseline`, and the most it may be.
@@ -27,14 +28,14 @@ pub struct Ratio<'a> {
 
 /// Prints `name / baseline` for each ratio with a pass/miss mark.
 pub fn print_ratios(group: &str, ratios: &[Ratio<'_>]) {
-    println!("\n{group}: ratios of mean time per iteration, measured in this run");
+    println!("\n{group}: ratios of median time per iteration, measured in this run");
     for Ratio {
         name,
         baseline,
         at_most,
     } in ratios
     {
-        match (mean_ns(group, name), mean_ns(group, baseline)) {
+        match (median_ns(group, name), median_ns(group, baseline)) {
             (Some(value), Some(base)) => {
                 let ratio = value / base;
                 let mark = if ratio <= *at_most { "ok" } else { "MISSED" };

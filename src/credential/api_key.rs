@@ -1,6 +1,6 @@
 use std::fmt;
 
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use hmac::KeyInit;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -44,10 +44,12 @@ pub struct ApiKey {
     id: Box<str>,
     secret: SecretString,
     mode: KeyMode,
-    // HMAC keys from the UTF-8 bytes of the whole secret; both zeroize on drop.
-    signing_key: EncodingKey,
-    verifying_key: DecodingKey,
+    /// HMAC-SHA256 keyed with the UTF-8 bytes of the whole secret; zeroized on drop.
+    mac: HmacSha256,
 }
+
+/// The MAC of member tokens (JWS `HS256`).
+pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 impl ApiKey {
     /// Validates and wraps an API key.
@@ -81,20 +83,17 @@ impl ApiKey {
                 "API key secret must be 32 to 256 characters of visible ASCII (no spaces or line breaks)",
             ));
         }
-        let unusable = |_| {
+        let mac = HmacSha256::new_from_slice(exposed.as_bytes()).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidApiKey,
                 "API key secret is not usable as an HMAC key",
             )
-        };
-        let signing_key = EncodingKey::from_secret(exposed.as_bytes()).map_err(unusable)?;
-        let verifying_key = DecodingKey::from_secret(exposed.as_bytes()).map_err(unusable)?;
+        })?;
         Ok(Self {
             id: id.into_boxed_str(),
             secret,
             mode,
-            signing_key,
-            verifying_key,
+            mac,
         })
     }
 
@@ -126,12 +125,9 @@ impl ApiKey {
         self.secret.expose_secret()
     }
 
-    pub(crate) fn signing_key(&self) -> &EncodingKey {
-        &self.signing_key
-    }
-
-    pub(crate) fn verifying_key(&self) -> &DecodingKey {
-        &self.verifying_key
+    /// The keyed MAC state; clone it to sign or verify one token.
+    pub(crate) fn mac(&self) -> &HmacSha256 {
+        &self.mac
     }
 }
 

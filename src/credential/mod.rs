@@ -20,7 +20,7 @@
 //! # Ok::<(), source_auth::Error>(())
 //! ```
 
-mod api_key;
+pub(crate) mod api_key;
 mod user_token;
 
 pub use api_key::{ApiKey, KeyMode};

@@ -1,4 +1,4 @@
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::is_visible_ascii;
@@ -108,11 +108,11 @@ impl MemberGrant {
         &self.key
     }
 
-    /// When a token signed at `now` expires.
-    pub(crate) fn expiry_from(&self, now: SystemTime) -> Option<SystemTime> {
+    /// When a token signed `now` (since the Unix epoch) expires, since the Unix epoch.
+    pub(crate) fn expiry_from(&self, now: Duration) -> Option<Duration> {
         match self.expiry {
             Expiry::After(ttl) => now.checked_add(ttl),
-            Expiry::At(at) => Some(at),
+            Expiry::At(at) => at.duration_since(UNIX_EPOCH).ok(),
         }
     }
 

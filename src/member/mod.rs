@@ -21,6 +21,7 @@
 
 mod claims;
 mod grant;
+mod jws;
 mod signer;
 mod token;
 mod verifier;

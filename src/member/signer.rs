@@ -1,21 +1,20 @@
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-
-use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::clock::{Clock, SystemClock};
 use crate::credential::ApiKey;
+use crate::credential::api_key::HmacSha256;
 use crate::error::{Error, ErrorKind, Result};
 
-use super::{MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
+use super::{MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken, jws};
 
 /// Signs member and caregiver tokens with an API key.
 ///
 /// Cheap to clone. `Debug` shows the key id only.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, UNIX_EPOCH};
 /// use source_auth::{ApiKey, MemberGrant, TokenSigner};
 ///
 /// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
@@ -28,8 +27,9 @@ use super::{MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
 #[derive(Clone)]
 pub struct TokenSigner {
     key_id: Arc<str>,
-    header: Header,
-    key: EncodingKey,
+    /// `base64url(header)`: the same for every token a key signs, so encoded once.
+    header_segment: Arc<str>,
+    mac: HmacSha256,
     clock: Arc<dyn Clock>,
     iat_backdate: Duration,
 }
@@ -38,16 +38,11 @@ impl TokenSigner {
     /// A signer for `api_key`, reading time from the system clock.
     pub fn new(api_key: ApiKey) -> Self {
         let key_id: Arc<str> = api_key.id().into();
-        // Exactly the header Source's Node client writes: no `typ`.
-        let header = Header {
-            typ: None,
-            kid: Some(key_id.to_string()),
-            ..Header::new(Algorithm::HS256)
-        };
         Self {
+            // Exactly the header Source's Node client writes: `{"alg":"HS256","kid":…}`.
+            header_segment: jws::header_segment(&key_id).into(),
             key_id,
-            header,
-            key: api_key.signing_key().clone(),
+            mac: api_key.mac().clone(),
             clock: Arc::new(SystemClock),
             iat_backdate: Duration::ZERO,
         }
@@ -87,21 +82,22 @@ impl TokenSigner {
     /// malformed, or the expiry is not after now or more than 24 hours ahead.
     pub fn sign(&self, grant: &MemberGrant) -> Result<MemberToken> {
         grant.validate()?;
-        let now = self.clock.now();
-        let now_secs = unix_seconds(now).ok_or_else(clock_before_epoch)?;
+        let now = self
+            .clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| clock_before_epoch())?;
+        let now_secs = now.as_secs();
         let exp = grant
             .expiry_from(now)
-            .and_then(unix_seconds)
-            .ok_or_else(|| invalid_expiry("the token's expiry must be after now"))?;
+            .ok_or_else(|| invalid_expiry("the token's expiry must be after now"))?
+            .as_secs();
         if exp <= now_secs {
             return Err(invalid_expiry(
                 "the token's expiry must be at least one second after now",
             ));
         }
-        let iat = now
-            .checked_sub(self.iat_backdate)
-            .and_then(unix_seconds)
-            .unwrap_or(0);
+        let iat = now.saturating_sub(self.iat_backdate).as_secs();
         let max_lifetime = MAX_TOKEN_LIFETIME.as_secs();
         if exp - now_secs > max_lifetime || exp - iat > max_lifetime {
             return Err(invalid_expiry(
@@ -115,8 +111,9 @@ impl TokenSigner {
             exp,
             scopes: grant.scopes_granted().to_vec(),
         };
-        let jwt = jsonwebtoken::encode(&self.header, &claims, &self.key)
+        let payload = serde_json::to_vec(&claims)
             .map_err(|_| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
+        let jwt = jws::sign(&self.header_segment, &payload, &self.mac);
         Ok(MemberToken::new(jwt, claims))
     }
 }

@@ -3,16 +3,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::credential::ApiKey;
+use crate::credential::api_key::HmacSha256;
 use crate::error::{Error, ErrorKind, Result};
 
-use super::MAX_TOKEN_LIFETIME;
-use super::MemberClaims;
 use super::claims::validate_members;
+use super::jws::{self, Malformed, Parts};
+use super::{MAX_TOKEN_LIFETIME, MemberClaims};
 
 /// Tokens longer than this are rejected before any parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -36,8 +34,12 @@ const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// ```
 #[derive(Clone)]
 pub struct TokenVerifier {
-    keys: HashMap<Box<str>, DecodingKey>,
-    validation: Validation,
+    keys: Vec<VerifyingKey>,
+    /// Index into `keys` by key id.
+    by_id: HashMap<Box<str>, usize>,
+    /// Index into `keys` by the exact header this crate (and Source's Node client)
+    /// writes for the key, so those tokens skip decoding and parsing the header.
+    by_header: HashMap<Box<str>, usize>,
     leeway: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -45,18 +47,27 @@ pub struct TokenVerifier {
 impl TokenVerifier {
     /// A verifier that accepts tokens signed by any of `keys`, chosen by `kid`.
     pub fn new(keys: impl IntoIterator<Item = ApiKey>) -> Self {
-        let keys = keys
+        let keys: Vec<VerifyingKey> = keys
             .into_iter()
-            .map(|key| (key.id().into(), key.verifying_key().clone()))
+            .map(|key| VerifyingKey {
+                id: key.id().into(),
+                mac: key.mac().clone(),
+            })
             .collect();
-        // Only the signature and algorithm are left to jsonwebtoken: time is checked
-        // below against the injectable clock.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_exp = false;
-        validation.required_spec_claims.clear();
+        let by_id = keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| (key.id.clone(), index))
+            .collect();
+        let by_header = keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| (jws::header_segment(&key.id).into(), index))
+            .collect();
         Self {
             keys,
-            validation,
+            by_id,
+            by_header,
             leeway: DEFAULT_LEEWAY,
             clock: Arc::new(SystemClock),
         }
@@ -76,36 +87,34 @@ impl TokenVerifier {
 
     /// Checks `token` and returns its claims.
     pub fn verify(&self, token: &str) -> Result<MemberClaims> {
+        self.verify_with_key_id(token).map(|(claims, _)| claims)
+    }
+
+    /// Checks `token` and returns its claims and the id of the key that signed it.
+    pub(crate) fn verify_with_key_id(&self, token: &str) -> Result<(MemberClaims, &str)> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::new(
                 ErrorKind::TokenTooLarge,
                 "member token is larger than 8 KiB",
             ));
         }
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| invalid_token("member token is not a well-formed JWT"))?;
-        if header.alg != Algorithm::HS256 {
-            return Err(invalid_token("member token must be signed with HS256"));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| invalid_token("member token has no `kid` naming its API key"))?;
-        let key = self.keys.get(kid.as_str()).ok_or_else(|| {
-            Error::new(
-                ErrorKind::UnknownKey,
-                "member token's `kid` names no API key this verifier knows",
-            )
-        })?;
-        let claims = jsonwebtoken::decode::<MemberClaims>(token, key, &self.validation)
-            .map_err(|err| match err.kind() {
-                JwtErrorKind::InvalidSignature => {
-                    invalid_token("member token's signature does not match its key")
-                }
-                _ => invalid_token("member token's header or claims are malformed"),
-            })?
-            .claims;
+        let parts = Parts::split(token).map_err(malformed)?;
+        let index = match self.by_header.get(parts.header) {
+            Some(&index) => index,
+            None => {
+                let kid = parts.key_id().map_err(malformed)?;
+                *self.by_id.get(kid.as_str()).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::UnknownKey,
+                        "member token's `kid` names no API key this verifier knows",
+                    )
+                })?
+            }
+        };
+        let key = &self.keys[index];
+        let claims: MemberClaims = parts.verify(&key.mac).map_err(malformed)?;
         self.check_claims(&claims)?;
-        Ok(claims)
+        Ok((claims, &key.id))
     }
 
     fn check_claims(&self, claims: &MemberClaims) -> Result<()> {
@@ -130,15 +139,34 @@ impl TokenVerifier {
     }
 }
 
+/// A key a verifier accepts, as an id and a keyed MAC.
+#[derive(Clone)]
+struct VerifyingKey {
+    id: Box<str>,
+    mac: HmacSha256,
+}
+
+fn malformed(why: Malformed) -> Error {
+    invalid_token(match why {
+        Malformed::Shape => "member token is not a well-formed JWT",
+        Malformed::Algorithm => {
+            "member token must be signed with HS256, with no critical extensions"
+        }
+        Malformed::NoKeyId => "member token has no `kid` naming its API key",
+        Malformed::Signature => "member token's signature does not match its key",
+        Malformed::Claims => "member token's claims are malformed",
+    })
+}
+
 fn invalid_token(message: &'static str) -> Error {
     Error::new(ErrorKind::InvalidToken, message)
 }
 
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Key ids only: jsonwebtoken's own Debug for keys would print the secret.
+        // Key ids only, never the keyed MAC state.
         f.debug_struct("TokenVerifier")
-            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("key_ids", &self.by_id.keys().collect::<Vec<_>>())
             .field("leeway", &self.leeway)
             .field("clock", &self.clock)
             .finish()

@@ -118,12 +118,12 @@ impl Registry {
     }
 
     fn member_principal(&self, token: &str) -> Result<Principal, Rejection> {
-        let claims = self.verifier.verify(token)?;
-        // The verifier found the key by `kid`, so both are there.
-        let key = jsonwebtoken::decode_header(token)
-            .ok()
-            .and_then(|header| header.kid)
-            .and_then(|kid| self.api_keys.iter().find(|key| key.id() == kid))
+        let (claims, key_id) = self.verifier.verify_with_key_id(token)?;
+        // The verifier knows only registered keys, so this finds the one that signed.
+        let key = self
+            .api_keys
+            .iter()
+            .find(|key| key.id() == key_id)
             .ok_or_else(|| {
                 Rejection::authentication("unknown_key", "the member token's key is not registered")
             })?;
