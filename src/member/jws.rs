@@ -48,19 +48,23 @@ pub(crate) fn header_segment(kid: &str) -> String {
     URL_SAFE_NO_PAD.encode(header)
 }
 
-/// Signs `payload` (JSON) under a precomputed [`header_segment`].
-pub(crate) fn sign(header_segment: &str, payload: &[u8], mac: &HmacSha256) -> String {
-    let payload_len = base64::encoded_len(payload.len(), false).unwrap_or(0);
-    // Exact length, so the token is never reallocated on its way into a `MemberToken`.
-    let mut jwt = String::with_capacity(header_segment.len() + 1 + payload_len + 1 + SIGNATURE_LEN);
-    jwt.push_str(header_segment);
-    jwt.push('.');
-    URL_SAFE_NO_PAD.encode_string(payload, &mut jwt);
+/// Signs `payload` (JSON) under a precomputed [`header_segment`]; `None` only if
+/// base64 misbehaves.
+pub(crate) fn sign(header_segment: &str, payload: &[u8], mac: &HmacSha256) -> Option<String> {
+    // One buffer of the exact length: `encode_string` would zero a 1 KiB scratch
+    // buffer per call, and a token is never reallocated on its way into a `MemberToken`.
+    let payload_end = header_segment.len() + 1 + base64::encoded_len(payload.len(), false)?;
+    let mut jwt = vec![b'.'; payload_end + 1 + SIGNATURE_LEN];
+    jwt[..header_segment.len()].copy_from_slice(header_segment.as_bytes());
+    URL_SAFE_NO_PAD
+        .encode_slice(payload, &mut jwt[header_segment.len() + 1..payload_end])
+        .ok()?;
     let mut mac = mac.clone();
-    mac.update(jwt.as_bytes());
-    jwt.push('.');
-    URL_SAFE_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut jwt);
-    jwt
+    mac.update(&jwt[..payload_end]);
+    URL_SAFE_NO_PAD
+        .encode_slice(mac.finalize().into_bytes(), &mut jwt[payload_end + 1..])
+        .ok()?;
+    String::from_utf8(jwt).ok()
 }
 
 /// Why a token could not be opened.

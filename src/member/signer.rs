@@ -7,7 +7,7 @@ use crate::credential::ApiKey;
 use crate::credential::api_key::HmacSha256;
 use crate::error::{Error, ErrorKind, Result};
 
-use super::{MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken, jws};
+use super::{MAX_TOKEN_LEN, MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken, jws};
 
 /// Signs member and caregiver tokens with an API key.
 ///
@@ -79,7 +79,8 @@ impl TokenSigner {
     /// Validates `grant` and signs a token for it.
     ///
     /// Fails when a member id is malformed, the actor is the subject, a scope is
-    /// malformed, or the expiry is not after now or more than 24 hours ahead.
+    /// malformed, the expiry is not after now or more than 24 hours ahead, or the
+    /// scopes make the token larger than the 8 KiB a verifier accepts.
     pub fn sign(&self, grant: &MemberGrant) -> Result<MemberToken> {
         grant.validate()?;
         let now = self
@@ -111,9 +112,16 @@ impl TokenSigner {
             exp,
             scopes: grant.scopes_granted().to_vec(),
         };
-        let payload = serde_json::to_vec(&claims)
-            .map_err(|_| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
-        let jwt = jws::sign(&self.header_segment, &payload, &self.mac);
+        let jwt = serde_json::to_vec(&claims)
+            .ok()
+            .and_then(|payload| jws::sign(&self.header_segment, &payload, &self.mac))
+            .ok_or_else(|| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
+        if jwt.len() > MAX_TOKEN_LEN {
+            return Err(Error::new(
+                ErrorKind::TokenTooLarge,
+                "the member token would be larger than the 8 KiB verifiers accept; grant fewer or shorter scopes",
+            ));
+        }
         Ok(MemberToken::new(jwt, claims))
     }
 }

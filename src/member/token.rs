@@ -2,8 +2,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use secrecy::{ExposeSecret, SecretString};
-
 use super::MemberClaims;
 
 /// A signed member or caregiver token, as sent in `Authorization: Bearer …`.
@@ -25,7 +23,9 @@ pub struct MemberToken {
 }
 
 struct Inner {
-    jwt: SecretString,
+    /// A bearer token, not key material: redacted from `Debug`, but not zeroized,
+    /// which would cost a pass over it on every mint (see BENCHMARKS.md).
+    jwt: Box<str>,
     claims: MemberClaims,
 }
 
@@ -33,7 +33,7 @@ impl MemberToken {
     pub(crate) fn new(jwt: String, claims: MemberClaims) -> Self {
         Self {
             inner: Arc::new(Inner {
-                jwt: jwt.into(),
+                jwt: jwt.into_boxed_str(),
                 claims,
             }),
         }
@@ -41,7 +41,7 @@ impl MemberToken {
 
     /// The compact JWT.
     pub fn as_str(&self) -> &str {
-        self.inner.jwt.expose_secret()
+        &self.inner.jwt
     }
 
     /// The claims the token carries.

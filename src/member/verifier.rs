@@ -10,10 +10,8 @@ use crate::error::{Error, ErrorKind, Result};
 
 use super::claims::validate_members;
 use super::jws::{self, Malformed, Parts};
-use super::{MAX_TOKEN_LIFETIME, MemberClaims};
+use super::{MAX_TOKEN_LEN, MAX_TOKEN_LIFETIME, MemberClaims};
 
-/// Tokens longer than this are rejected before any parsing.
-const MAX_TOKEN_LEN: usize = 8 * 1024;
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// Verifies member tokens the way Source does.
@@ -37,9 +35,6 @@ pub struct TokenVerifier {
     keys: Vec<VerifyingKey>,
     /// Index into `keys` by key id.
     by_id: HashMap<Box<str>, usize>,
-    /// Index into `keys` by the exact header this crate (and Source's Node client)
-    /// writes for the key, so those tokens skip decoding and parsing the header.
-    by_header: HashMap<Box<str>, usize>,
     leeway: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -51,6 +46,7 @@ impl TokenVerifier {
             .into_iter()
             .map(|key| VerifyingKey {
                 id: key.id().into(),
+                header: jws::header_segment(key.id()).into(),
                 mac: key.mac().clone(),
             })
             .collect();
@@ -59,15 +55,9 @@ impl TokenVerifier {
             .enumerate()
             .map(|(index, key)| (key.id.clone(), index))
             .collect();
-        let by_header = keys
-            .iter()
-            .enumerate()
-            .map(|(index, key)| (jws::header_segment(&key.id).into(), index))
-            .collect();
         Self {
             keys,
             by_id,
-            by_header,
             leeway: DEFAULT_LEEWAY,
             clock: Arc::new(SystemClock),
         }
@@ -99,8 +89,14 @@ impl TokenVerifier {
             ));
         }
         let parts = Parts::split(token).map_err(malformed)?;
-        let index = match self.by_header.get(parts.header) {
-            Some(&index) => index,
+        // Tokens with the exact header this crate (and Source's Node client) writes skip
+        // decoding and parsing it; a verifier holds a handful of keys, so a scan is quickest.
+        let index = match self
+            .keys
+            .iter()
+            .position(|key| *key.header == *parts.header)
+        {
+            Some(index) => index,
             None => {
                 let kid = parts.key_id().map_err(malformed)?;
                 *self.by_id.get(kid.as_str()).ok_or_else(|| {
@@ -143,6 +139,8 @@ impl TokenVerifier {
 #[derive(Clone)]
 struct VerifyingKey {
     id: Box<str>,
+    /// The header segment of tokens this crate signs with the key.
+    header: Box<str>,
     mac: HmacSha256,
 }
 
