@@ -102,22 +102,30 @@ fn layers(c: &mut Criterion) {
             black_box(send(&mut service, request))
         });
     });
-    // Throughput of the cached member path on 1 and on 2 threads sharing one layer:
-    // each reports wall time divided by all requests sent.
+    // Throughput of the cached member path on 1 and on 2 threads sharing one layer,
+    // and of the bare service: how far this machine lets the same work scale at all.
+    // Each reports wall time divided by all requests sent.
     for threads in [1, 2] {
         group.bench_function(format!("cached_member_{threads}_threads"), |b| {
             let layer = member_layer();
-            b.iter_custom(|iters| wall_time_per_request(&layer, threads, iters));
+            b.iter_custom(|iters| wall_time_per_request(|| layer.layer(Bare), threads, iters));
+        });
+        group.bench_function(format!("bare_{threads}_threads"), |b| {
+            b.iter_custom(|iters| wall_time_per_request(|| Bare, threads, iters));
         });
     }
     group.finish();
 }
 
-fn wall_time_per_request(layer: &SourceAuthLayer, threads: u32, iters: u64) -> Duration {
+fn wall_time_per_request<S>(make_service: impl Fn() -> S, threads: u32, iters: u64) -> Duration
+where
+    S: Service<Request<()>, Response = Response<bool>> + Send,
+    S::Error: std::fmt::Debug,
+{
     let start = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            let mut service = layer.layer(Bare);
+            let mut service = make_service();
             scope.spawn(move || {
                 for _ in 0..iters {
                     black_box(send(&mut service, request()));
