@@ -162,6 +162,12 @@ fn report(_: &mut Criterion) {
                 baseline: "cached_member_1_threads",
                 at_most: 1.0 / 1.7,
             },
+            // The same for the bare service: the most this machine allows.
+            Ratio {
+                name: "bare_2_threads",
+                baseline: "bare_1_threads",
+                at_most: 1.0 / 1.7,
+            },
         ],
     );
 }
