@@ -1,39 +1,179 @@
-//! Mints a member token and a caregiver token with a demo key and prints what they
-//! carry. Needs no configuration: `cargo run --example quickstart`.
+//! Sends each kind of Source credential through `SourceAuthLayer` and prints what
+//! Source answered.
+//!
+//! `cargo run --example quickstart`
+//!
+//! With no configuration it starts MockSource, a local stand-in for Source's API,
+//! registers a demo key, a user token and one caregiver relationship, and calls
+//! it. With `SOURCE_API_KEY_ID` and `SOURCE_API_KEY_SECRET` set it sends that key,
+//! as Bearer and as Basic, to `SOURCE_BASE_URL` (default Source's own API) instead.
+//! Secrets and tokens are never printed.
 
-use std::time::Duration;
+use std::process::ExitCode;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use source_auth::{ApiKey, MemberGrant, MemberToken, TokenSigner};
+use http::uri::Scheme;
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use source_auth::testing::{MockSource, RelationshipStatus};
+use source_auth::{ApiKey, BoxError, MemberGrant, SourceAuthLayer, TokenSigner, UserToken};
+use tower::{Layer, ServiceExt};
 
-/// A made-up test-mode key: Source knows nothing of it.
-const DEMO_KEY_ID: &str = "key_0EipsUv2yRFxynHshisN";
-const DEMO_SECRET: &str = "sk_test_DemoKeyForTheQuickstartOnly0000";
+/// Source's API, where the key from the environment goes unless told otherwise.
+const SOURCE_API: &str = "https://api.sourcehealth.com";
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let signer = TokenSigner::new(ApiKey::new(DEMO_KEY_ID, DEMO_SECRET)?);
+/// One row of the table: a label, the layer that sends the credential, and the
+/// path requested with it.
+type Case = (&'static str, SourceAuthLayer, String);
 
-    let member = signer.sign(&MemberGrant::member("mem_5QW8j1oKqQjNaPk4Hv3f"))?;
-    show("member token", &member)?;
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Err(err) = quickstart().await else {
+        return ExitCode::SUCCESS;
+    };
+    eprintln!("error: {err}");
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        eprintln!("  caused by: {err}");
+        cause = err.source();
+    }
+    ExitCode::FAILURE
+}
 
-    let caregiver = MemberGrant::caregiver("mem_5QW8j1oKqQjNaPk4Hv3f", "mem_2bXq9VtLm4Rk7WcP1sZd")
-        .ttl(Duration::from_secs(15 * 60));
-    show("caregiver token", &signer.sign(&caregiver)?)?;
+async fn quickstart() -> Result<(), BoxError> {
+    let live = std::env::var_os("SOURCE_API_KEY_ID").is_some()
+        || std::env::var_os("SOURCE_API_KEY_SECRET").is_some();
+    if live {
+        let base_url = std::env::var("SOURCE_BASE_URL").unwrap_or_else(|_| SOURCE_API.into());
+        let base_url = base_url.trim_end_matches('/');
+        let cases = api_key_cases(ApiKey::from_env()?, base_url)?;
+        if base_url.parse::<Uri>()?.scheme() == Some(&Scheme::HTTPS) {
+            return Err(no_tls(base_url));
+        }
+        run(base_url, cases).await
+    } else {
+        // Keep the mock alive until the requests are done.
+        let (mock, cases) = mock_cases().await?;
+        println!(
+            "MockSource, a local stand-in for Source, on {}",
+            mock.base_url()
+        );
+        run(mock.base_url(), cases).await
+    }
+}
+
+/// The key, sent as a Bearer token and as HTTP Basic, to list members.
+fn api_key_cases(key: ApiKey, base_url: &str) -> Result<Vec<Case>, BoxError> {
+    let path = "/v1/members".to_owned();
+    Ok(vec![
+        (
+            "API key, Bearer",
+            SourceAuthLayer::api_key(key.clone()).base_url(base_url)?,
+            path.clone(),
+        ),
+        (
+            "API key, Basic",
+            SourceAuthLayer::api_key_basic(key).base_url(base_url)?,
+            path,
+        ),
+    ])
+}
+
+/// Starts MockSource and lists a case for each kind of credential it knows.
+async fn mock_cases() -> Result<(MockSource, Vec<Case>), BoxError> {
+    // Made up: only this MockSource knows them.
+    let key = ApiKey::new(
+        "key_0EipsUv2yRFxynHshisN",
+        "sk_test_QuickstartDemoKeyForMockSource0",
+    )?;
+    let user = UserToken::new("ut_quickstart_demo_user")?.live_mode(false);
+    let (patient, parent, stranger) = ("mem_patient1", "mem_parent1", "mem_stranger1");
+
+    let mock = MockSource::start().await?;
+    mock.add_api_key(&key);
+    mock.add_user_token(&user);
+    mock.set_relationship(patient, parent, RelationshipStatus::Active)?;
+
+    let url = mock.base_url();
+    let signer = TokenSigner::new(key.clone());
+    // A member token is minted, cached and refreshed by the layer itself.
+    let as_member = |grant| SourceAuthLayer::member(signer.clone(), grant).base_url(url);
+    let record = format!("/v1/members/{patient}");
+    let mut cases = api_key_cases(key, url)?;
+    cases.extend([
+        (
+            "user token, test data",
+            SourceAuthLayer::user_token(user).base_url(url)?,
+            "/v1/members".to_owned(),
+        ),
+        (
+            "member token",
+            as_member(MemberGrant::member(patient))?,
+            record.clone(),
+        ),
+        (
+            "caregiver token, relationship",
+            as_member(MemberGrant::caregiver(patient, parent))?,
+            record.clone(),
+        ),
+        (
+            "caregiver token, no relationship",
+            as_member(MemberGrant::caregiver(patient, stranger))?,
+            record,
+        ),
+    ]);
+    Ok((mock, cases))
+}
+
+/// Sends `GET base_url + path` through each case's layer on hyper-util's client
+/// and prints a table of the answers.
+async fn run(base_url: &str, cases: Vec<Case>) -> Result<(), BoxError> {
+    let http: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    println!("\n{:<32} {:<6} Source answered", "credential", "status");
+    for (label, layer, path) in cases {
+        let request = Request::get(format!("{base_url}{path}")).body(Empty::new())?;
+        let response = layer.layer(http.clone()).oneshot(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        println!(
+            "{label:<32} {:<6} {}",
+            status.as_u16(),
+            answer(status, &body)
+        );
+    }
     Ok(())
 }
 
-/// Prints the token's decoded header and claims, then the token itself.
-fn show(title: &str, token: &MemberToken) -> Result<(), Box<dyn std::error::Error>> {
-    println!("{title}");
-    let mut parts = token.as_str().split('.');
-    for name in ["header", "claims"] {
-        let json = URL_SAFE_NO_PAD.decode(parts.next().unwrap_or_default())?;
-        println!("  {name}: {}", String::from_utf8(json)?);
+/// Who Source took the request for, or its error code.
+fn answer(status: StatusCode, body: &[u8]) -> String {
+    let json: Value = serde_json::from_slice(body).unwrap_or_default();
+    let field = |name: &str| json[name].as_str().unwrap_or("-").to_owned();
+    if !status.is_success() {
+        return field("code");
     }
-    println!(
-        "  token (signed with the DEMO key, valid nowhere): {}\n",
-        token.as_str()
-    );
-    Ok(())
+    match json["kind"].as_str() {
+        Some("api_key") => format!("API key {}", field("key_id")),
+        Some("user") => format!("user, live mode {}", json["live_mode"]),
+        Some("member") => format!("member {}", field("member")),
+        Some("caregiver") => format!("caregiver {} for {}", field("actor"), field("member")),
+        // Source's own API answers with the resource: a list of members here.
+        _ => format!("a {}", field("object")),
+    }
+}
+
+/// Why the live mode stops before an `https` URL, and what to do instead.
+fn no_tls(url: &str) -> BoxError {
+    format!(
+        "cannot call {url}: this example's client (hyper-util's `build_http()`) speaks \
+         plain HTTP only, as the repository keeps TLS crates out of its dependency tree \
+         (deny.toml bans ring and aws-lc-rs). In your service, put SourceAuthLayer on a \
+         client with TLS: hyper-util with an HTTPS connector (hyper-rustls, hyper-tls), \
+         or reqwest with TLS on. Or set SOURCE_BASE_URL to a plain-http loopback address."
+    )
+    .into()
 }

@@ -1,4 +1,4 @@
-//! Authenticate Rust services to the [Source](https://sourcehealth.com) health API.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -33,6 +33,7 @@ pub mod reqwest;
 pub mod testing;
 
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
 pub use credential::{ApiKey, Credential, KeyMode, UserToken};
@@ -40,8 +41,3 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use identity::SourceIdentity;
 pub use layer::{SourceAuth, SourceAuthLayer};
 pub use member::{MemberClaims, MemberGrant, MemberToken, TokenSigner, TokenVerifier};
-
-// The README's examples run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;

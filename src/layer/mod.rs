@@ -162,7 +162,7 @@ impl SourceAuthLayer {
     /// Sends credentials only to this origin instead of `https://api.sourcehealth.com`.
     ///
     /// It must be `https`, or plain `http` on a loopback host (for tests and
-    /// [`MockSource`](crate::testing::MockSource)); any path is ignored.
+    /// `testing::MockSource`, feature `test-util`); any path is ignored.
     pub fn base_url(self, base_url: &str) -> Result<Self> {
         let origin = Origin::parse(base_url)?;
         Ok(self.reconfigure(|config| config.origin = origin))
