@@ -11,12 +11,11 @@
 
 use std::process::ExitCode;
 
-use http::uri::Scheme;
-use http::{Request, StatusCode, Uri};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use source_auth::testing::{MockSource, RelationshipStatus};
@@ -51,9 +50,6 @@ async fn quickstart() -> Result<(), BoxError> {
         let base_url = std::env::var("SOURCE_BASE_URL").unwrap_or_else(|_| SOURCE_API.into());
         let base_url = base_url.trim_end_matches('/');
         let cases = api_key_cases(ApiKey::from_env()?, base_url)?;
-        if base_url.parse::<Uri>()?.scheme() == Some(&Scheme::HTTPS) {
-            return Err(no_tls(base_url));
-        }
         run(base_url, cases).await
     } else {
         // Keep the mock alive until the requests are done.
@@ -132,8 +128,14 @@ async fn mock_cases() -> Result<(MockSource, Vec<Case>), BoxError> {
 /// Sends `GET base_url + path` through each case's layer on hyper-util's client
 /// and prints a table of the answers.
 async fn run(base_url: &str, cases: Vec<Case>) -> Result<(), BoxError> {
-    let http: Client<HttpConnector, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    // https for Source itself (rustls, with the system's root certificates), plain
+    // http for MockSource on loopback.
+    let connector = HttpsConnectorBuilder::new()
+        .with_native_roots()?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
     println!("\n{:<32} {:<6} Source answered", "credential", "status");
     for (label, layer, path) in cases {
         let request = Request::get(format!("{base_url}{path}")).body(Empty::new())?;
@@ -164,16 +166,4 @@ fn answer(status: StatusCode, body: &[u8]) -> String {
         // Source's own API answers with the resource: a list of members here.
         _ => format!("a {}", field("object")),
     }
-}
-
-/// Why the live mode stops before an `https` URL, and what to do instead.
-fn no_tls(url: &str) -> BoxError {
-    format!(
-        "cannot call {url}: this example's client (hyper-util's `build_http()`) speaks \
-         plain HTTP only, as the repository keeps TLS crates out of its dependency tree \
-         (deny.toml bans ring and aws-lc-rs). In your service, put SourceAuthLayer on a \
-         client with TLS: hyper-util with an HTTPS connector (hyper-rustls, hyper-tls), \
-         or reqwest with TLS on. Or set SOURCE_BASE_URL to a plain-http loopback address."
-    )
-    .into()
 }
