@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::Connect;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use source_auth::testing::{MockSource, RelationshipStatus};
@@ -50,7 +51,18 @@ async fn quickstart() -> Result<(), BoxError> {
         let base_url = std::env::var("SOURCE_BASE_URL").unwrap_or_else(|_| SOURCE_API.into());
         let base_url = base_url.trim_end_matches('/');
         let cases = api_key_cases(ApiKey::from_env()?, base_url)?;
-        run(base_url, cases).await
+        // https for Source itself: rustls, with the system's root certificates.
+        let connector = HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        run(
+            Client::builder(TokioExecutor::new()).build(connector),
+            base_url,
+            cases,
+        )
+        .await
     } else {
         // Keep the mock alive until the requests are done.
         let (mock, cases) = mock_cases().await?;
@@ -58,7 +70,8 @@ async fn quickstart() -> Result<(), BoxError> {
             "MockSource, a local stand-in for Source, on {}",
             mock.base_url()
         );
-        run(mock.base_url(), cases).await
+        let http = Client::builder(TokioExecutor::new()).build_http();
+        run(http, mock.base_url(), cases).await
     }
 }
 
@@ -127,15 +140,14 @@ async fn mock_cases() -> Result<(MockSource, Vec<Case>), BoxError> {
 
 /// Sends `GET base_url + path` through each case's layer on hyper-util's client
 /// and prints a table of the answers.
-async fn run(base_url: &str, cases: Vec<Case>) -> Result<(), BoxError> {
-    // https for Source itself (rustls, with the system's root certificates), plain
-    // http for MockSource on loopback.
-    let connector = HttpsConnectorBuilder::new()
-        .with_native_roots()?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+async fn run<C>(
+    http: Client<C, Empty<Bytes>>,
+    base_url: &str,
+    cases: Vec<Case>,
+) -> Result<(), BoxError>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
     println!("\n{:<32} {:<6} Source answered", "credential", "status");
     for (label, layer, path) in cases {
         let request = Request::get(format!("{base_url}{path}")).body(Empty::new())?;
