@@ -115,8 +115,10 @@ impl<'t> Parts<'t> {
         let decoded = URL_SAFE_NO_PAD
             .decode_slice(self.header, &mut buffer)
             .map_err(|_| Malformed::Shape)?;
-        let header: HeaderIn<'_> =
-            serde_json::from_slice(&buffer[..decoded]).map_err(|_| Malformed::Shape)?;
+        // JSON is UTF-8 throughout (RFC 8259); serde_json checks it only in the
+        // strings it reads, so a field it skips could carry anything.
+        let header = std::str::from_utf8(&buffer[..decoded]).map_err(|_| Malformed::Shape)?;
+        let header: HeaderIn<'_> = serde_json::from_str(header).map_err(|_| Malformed::Shape)?;
         if header.alg != HS256 || header.crit.is_some() {
             return Err(Malformed::Algorithm);
         }
@@ -139,6 +141,7 @@ impl<'t> Parts<'t> {
         let payload = URL_SAFE_NO_PAD
             .decode(self.payload)
             .map_err(|_| Malformed::Claims)?;
-        serde_json::from_slice(&payload).map_err(|_| Malformed::Claims)
+        let payload = std::str::from_utf8(&payload).map_err(|_| Malformed::Claims)?;
+        serde_json::from_str(payload).map_err(|_| Malformed::Claims)
     }
 }
