@@ -15,7 +15,7 @@ use source_auth::{
     Clock, Error, ErrorKind, ManualClock, MemberClaims, MemberGrant, SourceAuthLayer, TokenSigner,
     TokenVerifier, UserToken,
 };
-use support::{Recorder, api_key, get, hyper_client};
+use support::{Recorder, api_key, get, get_with, hyper_client};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
 
@@ -224,11 +224,15 @@ async fn a_grant_or_token_in_the_extensions_overrides_the_layer() {
         .base_url(&server.base_url)
         .unwrap();
 
-    let mut with_grant = get(&server.url("/v1/a"));
-    with_grant
-        .extensions_mut()
-        .insert(MemberGrant::caregiver("mem_kid1", "mem_mom1"));
-    send(&layer, with_grant).await.unwrap();
+    send(
+        &layer,
+        get_with(
+            &server.url("/v1/a"),
+            MemberGrant::caregiver("mem_kid1", "mem_mom1"),
+        ),
+    )
+    .await
+    .unwrap();
 
     let token = TokenSigner::new(api_key())
         .with_clock(clock.clone())
@@ -261,11 +265,12 @@ async fn per_request_grants_are_cached_per_member() {
         .base_url(&server.base_url)
         .unwrap();
     for subject in ["mem_a1", "mem_b1", "mem_a1", "mem_b1"] {
-        let mut request = get(&server.url("/v1/x"));
-        request
-            .extensions_mut()
-            .insert(MemberGrant::member(subject));
-        send(&layer, request).await.unwrap();
+        send(
+            &layer,
+            get_with(&server.url("/v1/x"), MemberGrant::member(subject)),
+        )
+        .await
+        .unwrap();
     }
     let seen = server.authorizations();
     assert_eq!(seen[0], seen[2]);
@@ -282,16 +287,14 @@ async fn a_request_that_cannot_be_authorized_is_not_sent() {
         .base_url(&server.base_url)
         .unwrap();
 
-    let mut bad_grant = get(&server.url("/v1/x"));
-    bad_grant
-        .extensions_mut()
-        .insert(MemberGrant::member("not-a-member"));
+    let bad_grant = get_with(&server.url("/v1/x"), MemberGrant::member("not-a-member"));
     let err = auth_error(send(&layer, bad_grant).await.unwrap_err());
     assert_eq!(err.kind(), ErrorKind::InvalidMemberId);
 
-    let mut same = get(&server.url("/v1/x"));
-    same.extensions_mut()
-        .insert(MemberGrant::caregiver("mem_1", "mem_1"));
+    let same = get_with(
+        &server.url("/v1/x"),
+        MemberGrant::caregiver("mem_1", "mem_1"),
+    );
     assert_eq!(
         auth_error(send(&layer, same).await.unwrap_err()).kind(),
         ErrorKind::ActorIsSubject
@@ -301,8 +304,7 @@ async fn a_request_that_cannot_be_authorized_is_not_sent() {
     let user = SourceAuthLayer::user_token(UserToken::new("ut_abc").unwrap())
         .base_url(&server.base_url)
         .unwrap();
-    let mut grant = get(&server.url("/v1/x"));
-    grant.extensions_mut().insert(MemberGrant::member("mem_1"));
+    let grant = get_with(&server.url("/v1/x"), MemberGrant::member("mem_1"));
     assert_eq!(
         auth_error(send(&user, grant).await.unwrap_err()).kind(),
         ErrorKind::MissingSigner
@@ -415,8 +417,7 @@ async fn an_expired_token_is_never_sent() {
         .clock(clock.clone())
         .base_url(&server.base_url)
         .unwrap();
-    let mut request = get(&server.url("/v1/x"));
-    request.extensions_mut().insert(token);
+    let request = get_with(&server.url("/v1/x"), token);
     assert_eq!(
         auth_error(send(&per_request, request).await.unwrap_err()).kind(),
         ErrorKind::Expired

@@ -33,6 +33,16 @@ pub fn get(url: &str) -> Request<Empty<Bytes>> {
     Request::get(url).body(Empty::new()).expect("valid request")
 }
 
+/// A GET request carrying `extension`, such as a per-request grant or token.
+pub fn get_with<T: Clone + Send + Sync + 'static>(
+    url: &str,
+    extension: T,
+) -> Request<Empty<Bytes>> {
+    let mut request = get(url);
+    request.extensions_mut().insert(extension);
+    request
+}
+
 /// What one request carried.
 #[derive(Debug, Clone)]
 pub struct Seen {
