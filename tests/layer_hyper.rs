@@ -12,10 +12,9 @@ use http::{HeaderValue, Request};
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use source_auth::{
-    Clock, Error, ErrorKind, ManualClock, MemberClaims, MemberGrant, SourceAuthLayer, TokenSigner,
-    TokenVerifier, UserToken,
+    Clock, Error, ErrorKind, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner, UserToken,
 };
-use support::{Recorder, api_key, get, get_with, hyper_client};
+use support::{Recorder, api_key, bearer_claims, get, get_with, hyper_client};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
 
@@ -23,12 +22,12 @@ fn clock() -> ManualClock {
     ManualClock::new(UNIX_EPOCH + Duration::from_millis(1_700_000_000_250))
 }
 
-fn verify(clock: &ManualClock, authorization: &str) -> MemberClaims {
-    let jwt = authorization.strip_prefix("Bearer ").expect("bearer");
-    TokenVerifier::new([api_key()])
-        .with_clock(clock.clone())
-        .verify(jwt)
-        .expect("a valid member token")
+/// A layer minting `mem_1`'s token with `ttl` on `clock`, for `server`.
+fn member_layer(server: &Recorder, clock: &ManualClock, ttl: Duration) -> SourceAuthLayer {
+    let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
+    SourceAuthLayer::member(signer, MemberGrant::member("mem_1").ttl(ttl))
+        .base_url(&server.base_url)
+        .unwrap()
 }
 
 /// Sends one GET through `layer` over a real hyper client and returns the error, if any.
@@ -115,7 +114,7 @@ async fn member_grant_and_member_token() {
         .unwrap();
 
     let seen = server.authorizations();
-    let claims = verify(&clock, seen[0].as_deref().unwrap());
+    let claims = bearer_claims(&clock, seen[0].as_deref().unwrap());
     assert_eq!(
         (claims.sub.as_str(), claims.act.as_deref()),
         ("mem_patient1", Some("mem_parent1"))
@@ -249,7 +248,7 @@ async fn a_grant_or_token_in_the_extensions_overrides_the_layer() {
     send(&layer, get(&server.url("/v1/c"))).await.unwrap();
 
     let seen = server.authorizations();
-    let claims = verify(&clock, seen[0].as_deref().unwrap());
+    let claims = bearer_claims(&clock, seen[0].as_deref().unwrap());
     assert_eq!(
         (claims.sub.as_str(), claims.act.as_deref()),
         ("mem_kid1", Some("mem_mom1"))
@@ -345,14 +344,8 @@ async fn an_inner_error_is_not_an_auth_error() {
 async fn the_member_token_is_refreshed_before_it_expires() {
     let server = Recorder::start().await;
     let clock = clock();
-    let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
     // Five minutes to live: refreshed from one minute before expiry on.
-    let layer = SourceAuthLayer::member(
-        signer,
-        MemberGrant::member("mem_1").ttl(Duration::from_secs(300)),
-    )
-    .base_url(&server.base_url)
-    .unwrap();
+    let layer = member_layer(&server, &clock, Duration::from_secs(300));
     send(&layer, get(&server.url("/v1/x"))).await.unwrap();
     clock.advance(Duration::from_secs(239));
     send(&layer, get(&server.url("/v1/x"))).await.unwrap();
@@ -363,8 +356,8 @@ async fn the_member_token_is_refreshed_before_it_expires() {
     assert_eq!(seen[0], seen[1], "still fresh at 3 min 59 s");
     assert_ne!(seen[1], seen[2], "refreshed at 4 min");
     let (old, new) = (
-        verify(&clock, seen[1].as_deref().unwrap()),
-        verify(&clock, seen[2].as_deref().unwrap()),
+        bearer_claims(&clock, seen[1].as_deref().unwrap()),
+        bearer_claims(&clock, seen[2].as_deref().unwrap()),
     );
     assert!(new.exp > old.exp);
     assert!(
@@ -377,14 +370,8 @@ async fn the_member_token_is_refreshed_before_it_expires() {
 async fn a_custom_refresh_margin_is_honoured() {
     let server = Recorder::start().await;
     let clock = clock();
-    let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
-    let layer = SourceAuthLayer::member(
-        signer,
-        MemberGrant::member("mem_1").ttl(Duration::from_secs(600)),
-    )
-    .refresh_margin(Duration::from_secs(300))
-    .base_url(&server.base_url)
-    .unwrap();
+    let layer = member_layer(&server, &clock, Duration::from_secs(600))
+        .refresh_margin(Duration::from_secs(300));
     send(&layer, get(&server.url("/v1/x"))).await.unwrap();
     clock.advance(Duration::from_secs(299));
     send(&layer, get(&server.url("/v1/x"))).await.unwrap();

@@ -7,10 +7,8 @@ mod support;
 use std::time::{Duration, UNIX_EPOCH};
 
 use source_auth::reqwest::SourceAuthMiddleware;
-use source_auth::{
-    ErrorKind, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner, TokenVerifier, UserToken,
-};
-use support::{Recorder, SECRET, api_key};
+use source_auth::{ErrorKind, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner, UserToken};
+use support::{Recorder, SECRET, api_key, bearer_claims};
 use tower::{ServiceBuilder, ServiceExt};
 
 fn request(url: &str) -> reqwest::Request {
@@ -118,11 +116,7 @@ async fn reqwest_middleware_with_per_request_override() {
 
     let seen = server.authorizations();
     assert_eq!(seen[0], Some(format!("Bearer {SECRET}")));
-    let jwt = seen[1].as_deref().unwrap().strip_prefix("Bearer ").unwrap();
-    let claims = TokenVerifier::new([api_key()])
-        .with_clock(clock)
-        .verify(jwt)
-        .unwrap();
+    let claims = bearer_claims(&clock, seen[1].as_deref().unwrap());
     assert_eq!(
         (claims.sub.as_str(), claims.act.as_deref()),
         ("mem_kid1", Some("mem_dad1"))

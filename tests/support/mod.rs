@@ -23,6 +23,18 @@ pub fn api_key() -> source_auth::ApiKey {
     source_auth::ApiKey::new(KEY_ID, SECRET).expect("valid test key")
 }
 
+/// The claims of `Authorization: Bearer <member token>`, verified at `clock`'s time.
+pub fn bearer_claims(
+    clock: &source_auth::ManualClock,
+    authorization: &str,
+) -> source_auth::MemberClaims {
+    let jwt = authorization.strip_prefix("Bearer ").expect("bearer");
+    source_auth::TokenVerifier::new([api_key()])
+        .with_clock(clock.clone())
+        .verify(jwt)
+        .expect("a valid member token")
+}
+
 pub type HyperClient = Client<HttpConnector, Empty<Bytes>>;
 
 pub fn hyper_client() -> HyperClient {
