@@ -12,6 +12,7 @@ pub mod error;
 mod error_body;
 mod id;
 pub mod identity;
+mod jws;
 pub mod layer;
 pub mod member;
 mod origin;

@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{is_source_id, is_visible_ascii};
+use crate::member::hs256::HmacSha256;
 
 /// The environment variable holding the API key's id, as in Source's Node client.
 const ENV_KEY_ID: &str = "SOURCE_API_KEY_ID";
@@ -47,9 +48,6 @@ pub struct ApiKey {
     /// HMAC-SHA256 keyed with the UTF-8 bytes of the whole secret; zeroized on drop.
     mac: HmacSha256,
 }
-
-/// The MAC of member tokens (JWS `HS256`).
-pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 impl ApiKey {
     /// Validates and wraps an API key.

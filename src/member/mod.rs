@@ -21,7 +21,7 @@
 
 mod claims;
 mod grant;
-mod jws;
+pub(crate) mod hs256;
 mod signer;
 mod token;
 mod verifier;

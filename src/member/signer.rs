@@ -4,10 +4,10 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::clock::{Clock, SystemClock};
 use crate::credential::ApiKey;
-use crate::credential::api_key::HmacSha256;
 use crate::error::{Error, ErrorKind, Result};
 
-use super::{MAX_TOKEN_LEN, MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken, jws};
+use super::hs256::{self, HmacSha256};
+use super::{MAX_TOKEN_LEN, MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
 
 /// Signs member and caregiver tokens with an API key.
 ///
@@ -40,7 +40,7 @@ impl TokenSigner {
         let key_id: Arc<str> = api_key.id().into();
         Self {
             // Exactly the header Source's Node client writes: `{"alg":"HS256","kid":…}`.
-            header_segment: jws::header_segment(&key_id).into(),
+            header_segment: hs256::header_segment(&key_id).into(),
             key_id,
             mac: api_key.mac().clone(),
             clock: Arc::new(SystemClock),
@@ -114,7 +114,7 @@ impl TokenSigner {
         };
         let jwt = serde_json::to_vec(&claims)
             .ok()
-            .and_then(|payload| jws::sign(&self.header_segment, &payload, &self.mac))
+            .and_then(|payload| hs256::sign(&self.header_segment, &payload, &self.mac))
             .ok_or_else(|| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
         if jwt.len() > MAX_TOKEN_LEN {
             return Err(Error::new(

@@ -1,23 +1,26 @@
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
+
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::credential::ApiKey;
-use crate::credential::api_key::HmacSha256;
 use crate::error::{Error, ErrorKind, Result};
+use crate::jws::{self, Malformed, Parts};
 
 use super::claims::validate_members;
-use super::jws::{self, Malformed, Parts};
+use super::hs256::{self, HS256, HmacSha256};
 use super::{MAX_TOKEN_LEN, MAX_TOKEN_LIFETIME, MemberClaims};
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// Verifies member tokens the way Source does.
 ///
-/// HS256 only, key chosen by `kid`, signature, `exp` (with a small leeway), a
-/// lifetime (`exp − iat`) of at most 24 hours, and well-formed member ids.
+/// HS256 only, key chosen by `kid`, signature, `exp` and `nbf` (with a small
+/// leeway), a lifetime (`exp − iat`) of at most 24 hours, and well-formed member ids.
+/// When several keys share an id (a secret being rotated), a token signed by any
+/// of them is accepted.
 ///
 /// ```
 /// use source_auth::{ApiKey, ErrorKind, MemberGrant, TokenSigner, TokenVerifier};
@@ -32,9 +35,8 @@ const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// ```
 #[derive(Clone)]
 pub struct TokenVerifier {
+    /// A verifier holds a handful of keys, so a scan is quickest.
     keys: Vec<VerifyingKey>,
-    /// Index into `keys` by key id.
-    by_id: HashMap<Box<str>, usize>,
     leeway: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -42,28 +44,23 @@ pub struct TokenVerifier {
 impl TokenVerifier {
     /// A verifier that accepts tokens signed by any of `keys`, chosen by `kid`.
     pub fn new(keys: impl IntoIterator<Item = ApiKey>) -> Self {
-        let keys: Vec<VerifyingKey> = keys
+        let keys = keys
             .into_iter()
             .map(|key| VerifyingKey {
                 id: key.id().into(),
-                header: jws::header_segment(key.id()).into(),
+                header: hs256::header_segment(key.id()).into(),
                 mac: key.mac().clone(),
             })
             .collect();
-        let by_id = keys
-            .iter()
-            .enumerate()
-            .map(|(index, key)| (key.id.clone(), index))
-            .collect();
         Self {
             keys,
-            by_id,
             leeway: DEFAULT_LEEWAY,
             clock: Arc::new(SystemClock),
         }
     }
 
-    /// How long after `exp` a token is still accepted, for clock skew (default 30 s).
+    /// How long after `exp` (and before `nbf` or `iat`) a token is still accepted,
+    /// for clock skew (default 30 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -89,33 +86,41 @@ impl TokenVerifier {
             ));
         }
         let parts = Parts::split(token).map_err(malformed)?;
-        // Tokens with the exact header this crate (and Source's Node client) writes skip
-        // decoding and parsing it; a verifier holds a handful of keys, so a scan is quickest.
-        let index = match self
-            .keys
-            .iter()
-            .position(|key| *key.header == *parts.header)
-        {
-            Some(index) => index,
-            None => {
-                let kid = parts.key_id().map_err(malformed)?;
-                *self.by_id.get(kid.as_str()).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::UnknownKey,
-                        "member token's `kid` names no API key this verifier knows",
-                    )
-                })?
-            }
-        };
-        let key = &self.keys[index];
-        let claims: MemberClaims = parts.verify(&key.mac).map_err(malformed)?;
-        self.check_claims(&claims)?;
+        let kid = self.key_id(&parts)?;
+        let mut candidates = self.keys.iter().filter(|key| *key.id == *kid).peekable();
+        if candidates.peek().is_none() {
+            return Err(Error::new(
+                ErrorKind::UnknownKey,
+                "member token's `kid` names no API key this verifier knows",
+            ));
+        }
+        // Every key with that id is tried, whatever the header's form.
+        let key = candidates
+            .find(|key| hs256::verify(&parts, &key.mac).is_ok())
+            .ok_or_else(|| malformed(Malformed::Signature))?;
+        let claims: ClaimsIn = parts.claims().map_err(malformed)?;
+        let claims = self.check_claims(claims)?;
         Ok((claims, &key.id))
     }
 
-    fn check_claims(&self, claims: &MemberClaims) -> Result<()> {
+    /// The token's `kid`, from a header that must be HS256 with no `crit`.
+    fn key_id<'a>(&'a self, parts: &Parts<'_>) -> Result<std::borrow::Cow<'a, str>> {
+        // The exact header this crate (and Source's Node client) writes for a key is
+        // recognised without decoding: it says HS256, that `kid`, and nothing else.
+        if let Some(key) = self.keys.iter().find(|key| *key.header == *parts.header) {
+            return Ok(std::borrow::Cow::Borrowed(&key.id));
+        }
+        let mut buffer = jws::header_buffer();
+        let header = parts.header(&mut buffer).map_err(malformed)?;
+        header.require_alg(HS256).map_err(malformed)?;
+        let kid = header.kid.ok_or_else(|| malformed(Malformed::NoKeyId))?;
+        Ok(std::borrow::Cow::Owned(kid.into_owned()))
+    }
+
+    fn check_claims(&self, claims: ClaimsIn) -> Result<MemberClaims> {
         let now = unix_seconds(self.clock.now()).unwrap_or(0);
         let leeway = self.leeway.as_secs();
+        let ClaimsIn { claims, nbf } = claims;
         if claims.exp.saturating_add(leeway) <= now {
             return Err(Error::new(
                 ErrorKind::Expired,
@@ -125,14 +130,28 @@ impl TokenVerifier {
         if claims.iat > now.saturating_add(leeway) {
             return Err(invalid_token("member token's `iat` is in the future"));
         }
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(invalid_token("member token is not valid yet (`nbf`)"));
+        }
         if claims.exp <= claims.iat || claims.exp - claims.iat > MAX_TOKEN_LIFETIME.as_secs() {
             return Err(Error::new(
                 ErrorKind::InvalidExpiry,
                 "member token must expire after `iat` and live at most 24 hours",
             ));
         }
-        validate_members(&claims.sub, claims.act.as_deref())
+        validate_members(&claims.sub, claims.act.as_deref())?;
+        Ok(claims)
     }
+}
+
+/// The claims as a verifier reads them: [`MemberClaims`] and the optional `nbf`
+/// (RFC 7519), which this crate never writes and `MemberClaims` does not carry.
+#[derive(Deserialize)]
+struct ClaimsIn {
+    #[serde(flatten)]
+    claims: MemberClaims,
+    #[serde(default)]
+    nbf: Option<u64>,
 }
 
 /// A key a verifier accepts, as an id and a keyed MAC.
@@ -164,7 +183,10 @@ impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Key ids only, never the keyed MAC state.
         f.debug_struct("TokenVerifier")
-            .field("key_ids", &self.by_id.keys().collect::<Vec<_>>())
+            .field(
+                "key_ids",
+                &self.keys.iter().map(|key| &*key.id).collect::<Vec<_>>(),
+            )
             .field("leeway", &self.leeway)
             .field("clock", &self.clock)
             .finish()
