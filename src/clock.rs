@@ -2,7 +2,8 @@
 //!
 //! Signing, verification and the token cache read the time through [`Clock`], so
 //! tests can move time by hand with `ManualClock` (feature `test-util`) instead of
-//! sleeping.
+//! sleeping. The token cache also reads [`Clock::monotonic`], so that a wall clock
+//! stepped back cannot keep a token in use past its real expiry.
 //!
 //! ```
 //! use source_auth::{Clock, SystemClock};
@@ -12,12 +13,20 @@
 //! ```
 
 use std::fmt::Debug;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
-/// A source of the current wall-clock time.
+/// A source of the current wall-clock time, and of a monotonic one.
 pub trait Clock: Debug + Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> SystemTime;
+
+    /// A reading that never goes back, for measuring how long a cached token has
+    /// been held: [`Instant::now`] unless overridden. A clock that moves
+    /// [`now`](Clock::now) by hand should move this alike when time passes, but not
+    /// when it simulates the wall clock being stepped.
+    fn monotonic(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// The operating system's clock; the default everywhere.
@@ -38,9 +47,13 @@ mod manual {
     use super::Clock;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     /// A clock that only moves when told to. Clones share the same time.
+    ///
+    /// [`advance`](ManualClock::advance) is time passing: it moves both the wall
+    /// clock and the monotonic one. [`set`](ManualClock::set) is the wall clock
+    /// being stepped (by NTP or an operator): the monotonic reading stays.
     ///
     /// ```
     /// use source_auth::{Clock, ManualClock};
@@ -54,6 +67,9 @@ mod manual {
     #[derive(Debug, Clone)]
     pub struct ManualClock {
         nanos_since_epoch: Arc<AtomicU64>,
+        /// Nanoseconds [`advance`](ManualClock::advance)d since `started`.
+        nanos_elapsed: Arc<AtomicU64>,
+        started: Instant,
     }
 
     impl ManualClock {
@@ -61,12 +77,15 @@ mod manual {
         pub fn new(now: SystemTime) -> Self {
             let clock = Self {
                 nanos_since_epoch: Arc::new(AtomicU64::new(0)),
+                nanos_elapsed: Arc::new(AtomicU64::new(0)),
+                started: Instant::now(),
             };
             clock.set(now);
             clock
         }
 
-        /// Moves the clock to `now`.
+        /// Steps the wall clock to `now`, forward or back; the monotonic reading
+        /// does not move.
         pub fn set(&self, now: SystemTime) {
             let nanos = now.duration_since(UNIX_EPOCH).map_or(0, |since| {
                 u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
@@ -74,21 +93,27 @@ mod manual {
             self.nanos_since_epoch.store(nanos, Ordering::SeqCst);
         }
 
-        /// Moves the clock forward by `by`.
+        /// Lets `by` pass: moves the wall clock and the monotonic clock forward.
         pub fn advance(&self, by: Duration) {
             let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-            // fetch_update cannot fail here: the closure always returns Some.
-            let _ =
-                self.nanos_since_epoch
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |nanos| {
-                        Some(nanos.saturating_add(by))
-                    });
+            for nanos in [&self.nanos_since_epoch, &self.nanos_elapsed] {
+                // fetch_update cannot fail here: the closure always returns Some.
+                let _ = nanos.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |nanos| {
+                    Some(nanos.saturating_add(by))
+                });
+            }
         }
     }
 
     impl Clock for ManualClock {
         fn now(&self) -> SystemTime {
             UNIX_EPOCH + Duration::from_nanos(self.nanos_since_epoch.load(Ordering::SeqCst))
+        }
+
+        fn monotonic(&self) -> Instant {
+            // Capped at about 146 years, so that the sum cannot overflow.
+            let elapsed = self.nanos_elapsed.load(Ordering::SeqCst).min(1 << 62);
+            self.started + Duration::from_nanos(elapsed)
         }
     }
 }
@@ -98,4 +123,14 @@ pub(crate) fn unix_seconds(time: SystemTime) -> Option<u64> {
     time.duration_since(std::time::UNIX_EPOCH)
         .ok()
         .map(|since| since.as_secs())
+}
+
+/// The time since the Unix epoch, refusing a clock that reads earlier.
+pub(crate) fn since_epoch(now: SystemTime) -> crate::Result<std::time::Duration> {
+    now.duration_since(std::time::UNIX_EPOCH).map_err(|_| {
+        crate::Error::new(
+            crate::ErrorKind::ClockBeforeEpoch,
+            "the clock reads a time before 1970; check the system clock",
+        )
+    })
 }

@@ -29,11 +29,13 @@ pub enum ErrorKind {
     InvalidMemberId,
     /// A caregiver grant names the same member as actor and subject.
     ActorIsSubject,
-    /// A scope is empty, too long, or has characters outside visible ASCII.
+    /// A scope is empty, too long, or has characters outside visible ASCII, or a
+    /// grant carries more scopes than a token may.
     InvalidScope,
     /// A token's expiry is not after now, or is more than 24 hours ahead.
     InvalidExpiry,
-    /// A token is malformed, uses another algorithm, or its signature or claims are wrong.
+    /// A token is malformed, uses another algorithm, is not valid yet, or its
+    /// signature or claims are wrong.
     InvalidToken,
     /// A token is larger than the 8 KiB a verifier accepts.
     TokenTooLarge,
@@ -45,7 +47,17 @@ pub enum ErrorKind {
     InvalidBaseUrl,
     /// A member grant needs an API key to sign with, and none is configured.
     MissingSigner,
-    /// The JWT library failed to sign.
+    /// A layer built with no default credential got a request that carries none
+    /// of its own (no `MemberGrant` or `MemberToken` in its extensions).
+    MissingCredential,
+    /// A request carries two different per-request credentials (for example one
+    /// in the `http::Request` it was converted from and another given to
+    /// reqwest-middleware), so which one it asked for is unclear; it is not sent.
+    ConflictingCredentials,
+    /// The clock reads a time before the Unix epoch, so no token can be dated.
+    ClockBeforeEpoch,
+    /// Encoding a signed token failed; this does not happen with well-behaved
+    /// dependencies, and is reported rather than assumed away.
     Signing,
 }
 

@@ -34,6 +34,9 @@ impl Origin {
             return Err(invalid("base URL must not carry a user name or password"));
         }
         let host = authority.host().to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(invalid("base URL must name a host"));
+        }
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") if is_loopback(&host) => false,
@@ -44,11 +47,17 @@ impl Origin {
             }
             _ => return Err(invalid("base URL must use https")),
         };
-        Ok(Self::new(
-            https,
-            host,
-            authority.port_u16().unwrap_or(default_port(https)),
-        ))
+        // `http::Uri` accepts a port it cannot read as a number (`:99999`, `:`) and
+        // then reports none at all; anything after the host must be a valid port.
+        let has_port = authority.as_str().len() > authority.host().len();
+        let port = match (has_port, authority.port_u16()) {
+            (false, _) => default_port(https),
+            (true, Some(port)) => port,
+            (true, None) => {
+                return Err(invalid("base URL's port must be a number from 0 to 65535"));
+            }
+        };
+        Ok(Self::new(https, host, port))
     }
 
     fn new(https: bool, host: String, port: u16) -> Self {
@@ -168,6 +177,11 @@ mod tests {
             "",
             "https://user:pw@api.sourcehealth.com",
             "http://localhost.evil.com",
+            "http://localhost:99999",
+            "https://api.sourcehealth.com:65536",
+            "https://:443",
+            "https://",
+            "http://:8080",
         ] {
             assert_eq!(
                 Origin::parse(bad).unwrap_err().kind(),

@@ -6,9 +6,12 @@
 //! a [`SourceAuthMiddleware`]; per-request overrides then come from
 //! `RequestBuilder::with_extension(grant_or_token)`.
 //!
-//! reqwest keeps a `reqwest::Request`'s extensions private, so on the tower path
-//! the per-request override is read only from `http::Request`s; use
-//! reqwest-middleware (or one layer per member) to vary the credential per request.
+//! A `MemberGrant` or `MemberToken` overrides the layer's credential on both paths:
+//! in the extensions of an `http::Request` converted with
+//! `reqwest::Request::try_from` (reqwest carries them along), and, with
+//! reqwest-middleware, also through `RequestBuilder::with_extension`. A request
+//! that carries two different ones is refused, never sent with either or with the
+//! layer's default.
 //!
 //! # Errors
 //!
@@ -39,33 +42,61 @@
 //! # }
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 
 use http::Extensions;
+use reqwest::Url;
 use reqwest_middleware::{Middleware, Next};
 use tower_service::Service;
 
-use crate::authorizer::Authorizer;
+use crate::authorizer::{Authorizer, Requested};
 use crate::error::{BoxError, Result};
 use crate::layer::{ResponseFuture, SourceAuth, SourceAuthLayer};
 
-/// Authorizes a reqwest request, reading overrides from `extensions`.
+/// Stands in for a request's URL while it is converted, so that neither
+/// conversion parses the real one.
+static PLACEHOLDER_URL: LazyLock<Url> =
+    LazyLock::new(|| Url::parse("http://placeholder.invalid/").expect("a constant, valid URL"));
+
+/// Authorizes a reqwest request to Source with the credential it asked for, in its
+/// own extensions or in reqwest-middleware's `middleware_extensions`; any other
+/// request is returned untouched.
+///
+/// reqwest keeps a request's extensions private, but its conversions to and from
+/// `http::Request` carry them, so a request converted from an `http::Request` with
+/// a `MemberGrant` still has it. Reading them costs two conversions, made cheap by
+/// setting the URL and body aside first (BENCHMARKS.md has the figure).
 fn authorize(
     authorizer: &Authorizer,
-    request: &mut reqwest::Request,
-    extensions: &Extensions,
-) -> Result<()> {
+    mut request: reqwest::Request,
+    middleware_extensions: Option<&Extensions>,
+) -> Result<reqwest::Request> {
     let url = request.url();
-    if authorizer.sends_to(
+    if !authorizer.sends_to(
         Some(url.scheme()),
         url.host_str(),
         url.port_or_known_default(),
     ) {
-        authorizer.authorize(request.headers_mut(), extensions)
-    } else {
-        Ok(())
+        return Ok(request);
     }
+    let url = std::mem::replace(request.url_mut(), PLACEHOLDER_URL.clone());
+    // Set aside too: the conversion would turn no body into an empty one.
+    let body = request.body_mut().take();
+    let mut converted = http::Request::try_from(request)
+        .expect("a request with a valid placeholder URL converts to http::Request");
+    let extensions = std::mem::take(converted.extensions_mut());
+    let requested = match middleware_extensions {
+        Some(middleware_extensions) => Requested::from_either(&extensions, middleware_extensions),
+        None => Ok(Requested::from_extensions(&extensions)),
+    };
+    requested.and_then(|requested| authorizer.authorize(converted.headers_mut(), requested))?;
+    *converted.extensions_mut() = extensions;
+    let mut request = reqwest::Request::try_from(converted)
+        .expect("an http::Request with a valid placeholder URL converts back");
+    *request.url_mut() = url;
+    *request.body_mut() = body;
+    Ok(request)
 }
 
 impl<S> Service<reqwest::Request> for SourceAuth<S>
@@ -81,9 +112,9 @@ where
         self.get_mut().poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut request: reqwest::Request) -> Self::Future {
-        match authorize(self.authorizer(), &mut request, &Extensions::new()) {
-            Ok(()) => ResponseFuture::sent(self.get_mut().call(request)),
+    fn call(&mut self, request: reqwest::Request) -> Self::Future {
+        match authorize(self.authorizer(), request, None) {
+            Ok(request) => ResponseFuture::sent(self.get_mut().call(request)),
             Err(error) => ResponseFuture::refused(error),
         }
     }
@@ -116,11 +147,11 @@ impl From<SourceAuthLayer> for SourceAuthMiddleware {
 impl Middleware for SourceAuthMiddleware {
     async fn handle(
         &self,
-        mut request: reqwest::Request,
+        request: reqwest::Request,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        authorize(&self.authorizer, &mut request, extensions)
+        let request = authorize(&self.authorizer, request, Some(extensions))
             .map_err(reqwest_middleware::Error::middleware)?;
         next.run(request, extensions).await
     }

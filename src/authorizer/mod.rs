@@ -1,12 +1,12 @@
 //! The core every integration calls: which `Authorization` header a request gets.
 //!
 //! Adapters (tower, reqwest-middleware) check the request's origin with
-//! [`Authorizer::sends_to`] and then call [`Authorizer::authorize`]; nothing else
-//! builds headers, signs or caches.
+//! [`Authorizer::sends_to_uri`], find the credential the request asked for with
+//! [`Requested`], and then call [`Authorizer::authorize`]; nothing else builds
+//! headers, signs or caches.
 
 mod slot;
 
-use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
@@ -63,9 +63,54 @@ enum DefaultAuth {
         live_mode: Option<HeaderValue>,
     },
     Token(MemberToken),
-    Grant(TokenSlot),
-    /// Building the header failed; every request gets this error.
-    Broken(Error),
+    Grant {
+        grant: MemberGrant,
+        slot: TokenSlot,
+    },
+}
+
+/// The credential a request asked for in its extensions, overriding the layer's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Requested<'a> {
+    Token(&'a MemberToken),
+    Grant(&'a MemberGrant),
+}
+
+impl<'a> Requested<'a> {
+    /// A `MemberToken` in `extensions`, or else a `MemberGrant`: a token wins.
+    #[inline]
+    pub(crate) fn from_extensions(extensions: &'a Extensions) -> Option<Self> {
+        match extensions.get::<MemberToken>() {
+            Some(token) => Some(Self::Token(token)),
+            None => extensions.get::<MemberGrant>().map(Self::Grant),
+        }
+    }
+
+    /// What a request asked for in either of two extension maps (reqwest's own and
+    /// reqwest-middleware's); the same credential in both is fine, two different
+    /// ones are refused rather than guessed between.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn from_either(
+        first: &'a Extensions,
+        second: &'a Extensions,
+    ) -> Result<Option<Self>> {
+        match (Self::from_extensions(first), Self::from_extensions(second)) {
+            (Some(one), Some(other)) if !one.same_as(other) => Err(Error::new(
+                ErrorKind::ConflictingCredentials,
+                "the request carries two different member credentials in its extensions; give it one",
+            )),
+            (one, other) => Ok(one.or(other)),
+        }
+    }
+
+    #[cfg(feature = "reqwest")]
+    fn same_as(self, other: Self) -> bool {
+        match (self, other) {
+            (Self::Token(one), Self::Token(other)) => one.as_str() == other.as_str(),
+            (Self::Grant(one), Self::Grant(other)) => one == other,
+            _ => false,
+        }
+    }
 }
 
 /// Decides and attaches the `Authorization` header for requests to Source.
@@ -75,7 +120,8 @@ pub(crate) struct Authorizer {
     clock: Arc<dyn Clock>,
     origin: Origin,
     refresh: RefreshPolicy,
-    /// Tokens for per-request grants, keyed by subject, actor and scopes.
+    /// Tokens for per-request grants, keyed by subject, actor and scopes; each slot
+    /// is reused only for grants its token satisfies.
     grants: Cache<GrantKey, Arc<TokenSlot>>,
 }
 
@@ -92,18 +138,19 @@ impl Authorizer {
             .map(|signer| signer.with_shared_clock(clock.clone()));
         let default = match &config.credential {
             DefaultCredential::None => DefaultAuth::None,
-            DefaultCredential::ApiKey { key, basic } => {
-                let authorization = if *basic {
-                    // Basic with the secret as user name and an empty password.
-                    let user_pass = Zeroizing::new(format!("{}:", key.secret()));
-                    sensitive(Zeroizing::new(format!(
-                        "Basic {}",
-                        STANDARD.encode(&*user_pass)
-                    )))
-                } else {
-                    bearer(key.secret())
-                };
-                static_auth(authorization, None)
+            DefaultCredential::ApiKey { key, basic: false } => DefaultAuth::Static {
+                authorization: bearer(key.secret()),
+                live_mode: None,
+            },
+            DefaultCredential::ApiKey { key, basic: true } => {
+                // Basic with the secret as user name and an empty password; every
+                // copy of the secret on the way is wiped.
+                let user_pass = Zeroizing::new(format!("{}:", key.secret()));
+                let encoded = Zeroizing::new(STANDARD.encode(&*user_pass));
+                DefaultAuth::Static {
+                    authorization: sensitive(&Zeroizing::new(format!("Basic {}", *encoded))),
+                    live_mode: None,
+                }
             }
             DefaultCredential::UserToken(token) => {
                 let mut live_mode = HeaderValue::from_static(if token.is_live_mode() {
@@ -113,12 +160,16 @@ impl Authorizer {
                 });
                 // Not a secret, but every header this crate sets is kept out of logs alike.
                 live_mode.set_sensitive(true);
-                static_auth(bearer(token.secret()), Some(live_mode))
+                DefaultAuth::Static {
+                    authorization: bearer(token.secret()),
+                    live_mode: Some(live_mode),
+                }
             }
             DefaultCredential::MemberToken(token) => DefaultAuth::Token(token.clone()),
-            DefaultCredential::MemberGrant(grant) => {
-                DefaultAuth::Grant(TokenSlot::new(grant.clone()))
-            }
+            DefaultCredential::MemberGrant(grant) => DefaultAuth::Grant {
+                grant: grant.clone(),
+                slot: TokenSlot::default(),
+            },
         };
         Self {
             default,
@@ -130,8 +181,8 @@ impl Authorizer {
         }
     }
 
-    #[cfg(feature = "reqwest")]
     /// Whether a request for `scheme://host:port` goes to Source and gets credentials.
+    #[cfg(feature = "reqwest")]
     pub(crate) fn sends_to(
         &self,
         scheme: Option<&str>,
@@ -150,15 +201,19 @@ impl Authorizer {
     /// Sets `Authorization` (and `Source-Live-Mode` for user tokens) on a request to
     /// Source, unless the caller already set `Authorization`.
     ///
-    /// A `MemberToken` or `MemberGrant` in `extensions` overrides the default
-    /// credential; a token wins over a grant.
+    /// A credential the request asked for replaces the layer's default; if it
+    /// cannot be used, the request fails rather than fall back to the default.
     #[inline]
-    pub(crate) fn authorize(&self, headers: &mut HeaderMap, extensions: &Extensions) -> Result<()> {
+    pub(crate) fn authorize(
+        &self,
+        headers: &mut HeaderMap,
+        requested: Option<Requested<'_>>,
+    ) -> Result<()> {
         // On an empty map (the common case) this check is nearly free.
         if headers.contains_key(AUTHORIZATION) {
             return Ok(());
         }
-        let (authorization, live_mode) = self.credential_for(extensions)?;
+        let (authorization, live_mode) = self.credential_for(requested)?;
         headers.insert(AUTHORIZATION, authorization);
         if let Some(live_mode) = live_mode {
             headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
@@ -170,25 +225,24 @@ impl Authorizer {
     #[inline]
     fn credential_for(
         &self,
-        extensions: &Extensions,
+        requested: Option<Requested<'_>>,
     ) -> Result<(HeaderValue, Option<&HeaderValue>)> {
-        if let Some(token) = extensions.get::<MemberToken>() {
-            return Ok((self.unexpired(token)?, None));
-        }
-        if let Some(grant) = extensions.get::<MemberGrant>() {
-            return Ok((self.grant_authorization(grant)?, None));
-        }
-        let authorization = match &self.default {
-            DefaultAuth::Static {
-                authorization,
-                live_mode,
-            } => return Ok((authorization.clone(), live_mode.as_ref())),
-            DefaultAuth::Token(token) => self.unexpired(token)?,
-            DefaultAuth::Grant(slot) => self.mint(slot)?,
-            DefaultAuth::Broken(error) => return Err(error.clone()),
-            DefaultAuth::None => {
+        let authorization = match (requested, &self.default) {
+            (Some(Requested::Token(token)), _) | (None, DefaultAuth::Token(token)) => {
+                self.unexpired(token)?
+            }
+            (Some(Requested::Grant(grant)), _) => self.grant_authorization(grant)?,
+            (
+                None,
+                DefaultAuth::Static {
+                    authorization,
+                    live_mode,
+                },
+            ) => return Ok((authorization.clone(), live_mode.as_ref())),
+            (None, DefaultAuth::Grant { grant, slot }) => self.mint(slot, grant)?,
+            (None, DefaultAuth::None) => {
                 return Err(Error::new(
-                    ErrorKind::MissingSigner,
+                    ErrorKind::MissingCredential,
                     "this layer has no default credential: put a MemberGrant or MemberToken in the request's extensions",
                 ));
             }
@@ -206,29 +260,28 @@ impl Authorizer {
     }
 
     fn grant_authorization(&self, grant: &MemberGrant) -> Result<HeaderValue> {
-        // Refuse before caching anything when nothing can sign.
-        self.signer()?;
-        let slot = match self.grants.get(grant.key()) {
-            Some(slot) => slot,
-            None => {
-                // Validate before caching so malformed grants cannot fill the cache.
-                grant.validate()?;
-                // Concurrent misses on one key wait for a single insert.
-                let inserted = self.grants.get_or_insert_with(grant.key(), || {
-                    Ok::<_, Infallible>(Arc::new(TokenSlot::new(grant.clone())))
-                });
-                match inserted {
-                    Ok(slot) => slot,
-                    Err(never) => match never {},
-                }
-            }
-        };
-        self.mint(&slot)
+        if let Some(slot) = self.grants.get(grant.key()) {
+            return self.mint(&slot, grant);
+        }
+        // A miss signs before anything is cached, so a grant that cannot be signed
+        // leaves no entry behind; concurrent misses on one key wait for this one.
+        let mut minted = None;
+        let slot = self.grants.get_or_insert_with(grant.key(), || {
+            let slot = TokenSlot::default();
+            minted = Some(self.mint(&slot, grant)?);
+            Ok::<_, Error>(Arc::new(slot))
+        })?;
+        match minted {
+            Some(authorization) => Ok(authorization),
+            None => self.mint(&slot, grant),
+        }
     }
 
-    fn mint(&self, slot: &TokenSlot) -> Result<HeaderValue> {
+    fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<HeaderValue> {
         let signer = self.signer()?;
-        slot.authorization(&*self.clock, &self.refresh, |grant| signer.sign(grant))
+        slot.authorization(&*self.clock, &self.refresh, grant, |grant| {
+            signer.sign(grant)
+        })
     }
 
     /// The `Authorization` value for a ready-made token, refusing one past its `exp`.
@@ -239,35 +292,33 @@ impl Authorizer {
                 "the member token has expired; sign a new one, or give the layer a MemberGrant so it refreshes tokens itself",
             ));
         }
-        bearer(token.as_str())
-    }
-}
-
-fn static_auth(authorization: Result<HeaderValue>, live_mode: Option<HeaderValue>) -> DefaultAuth {
-    match authorization {
-        Ok(authorization) => DefaultAuth::Static {
-            authorization,
-            live_mode,
-        },
-        Err(error) => DefaultAuth::Broken(error),
+        Ok(bearer(token.as_str()))
     }
 }
 
 /// `Bearer <token>`, marked sensitive.
-fn bearer(token: &str) -> Result<HeaderValue> {
-    sensitive(Zeroizing::new(format!("Bearer {token}")))
+fn bearer(token: &str) -> HeaderValue {
+    sensitive(&Zeroizing::new(format!("Bearer {token}")))
+}
+
+/// A fresh copy of a header value built by [`bearer`], sharing no reference count.
+fn bearer_copy(value: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_bytes(value.as_bytes())
+        .expect("a header value's bytes make a valid header value");
+    copy.set_sensitive(true);
+    copy
 }
 
 /// A header value that HTTP/2's HPACK will not index and that `Debug` hides.
-fn sensitive(value: Zeroizing<String>) -> Result<HeaderValue> {
-    let mut value = HeaderValue::from_str(&value).map_err(|_| {
-        Error::new(
-            ErrorKind::InvalidToken,
-            "credential has characters an HTTP header cannot carry",
-        )
-    })?;
+///
+/// Only for values this crate has validated as visible ASCII: API secrets and user
+/// tokens are checked when built, and member tokens and Basic credentials are
+/// base64, so building the header cannot fail.
+fn sensitive(value: &str) -> HeaderValue {
+    let mut value = HeaderValue::from_str(value)
+        .expect("credentials are validated as visible ASCII before they get here");
     value.set_sensitive(true);
-    Ok(value)
+    value
 }
 
 impl fmt::Debug for Authorizer {
@@ -279,8 +330,7 @@ impl fmt::Debug for Authorizer {
             } => "api key",
             DefaultAuth::Static { .. } => "user token",
             DefaultAuth::Token(_) => "member token",
-            DefaultAuth::Grant(_) => "member grant",
-            DefaultAuth::Broken(_) => "invalid",
+            DefaultAuth::Grant { .. } => "member grant",
         };
         f.debug_struct("Authorizer")
             .field("default", &default)

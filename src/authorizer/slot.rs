@@ -5,7 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use http::HeaderValue;
@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::member::{MemberGrant, MemberToken};
 
-use super::bearer;
+use super::{bearer, bearer_copy};
 
 /// The default refresh margin is a quarter of the token's lifetime, at most this.
 const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
@@ -50,13 +50,21 @@ fn random_below(max: Duration) -> Duration {
 }
 
 /// The `Authorization` value of a minted token and when to stop using it.
+///
+/// Each deadline is kept twice, on the wall clock and on the monotonic clock, and a
+/// token is used only while both agree: a wall clock stepped back cannot keep a
+/// token past the lifetime Source counts, and one stepped forward retires it early.
 #[derive(Debug)]
 struct Minted {
     /// Unique per mint, so a thread can tell whether its own copy is current.
     id: u64,
     authorization: HeaderValue,
+    /// The token's `exp`, in whole seconds since the Unix epoch.
+    exp: u64,
     refresh_at: SystemTime,
     expires_at: SystemTime,
+    refresh_deadline: Instant,
+    expiry_deadline: Instant,
 }
 
 /// Source of [`Minted::id`].
@@ -70,18 +78,32 @@ thread_local! {
 }
 
 impl Minted {
+    fn new(
+        token: &MemberToken,
+        now: SystemTime,
+        monotonic: Instant,
+        policy: &RefreshPolicy,
+    ) -> Self {
+        let expires_at = token.expires_at();
+        let refresh_at = policy.refresh_at(now, expires_at);
+        let after_now = |at: SystemTime| at.duration_since(now).unwrap_or_default();
+        let deadline = |at| monotonic.checked_add(after_now(at)).unwrap_or(monotonic);
+        Self {
+            id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
+            authorization: bearer(token.as_str()),
+            exp: token.claims().exp,
+            refresh_at,
+            expires_at,
+            refresh_deadline: deadline(refresh_at),
+            expiry_deadline: deadline(expires_at),
+        }
+    }
+
     fn authorization(&self) -> HeaderValue {
         THREAD_COPY.with_borrow_mut(|copy| match copy {
             Some((id, value)) if *id == self.id => value.clone(),
             _ => {
-                let value = match HeaderValue::from_bytes(self.authorization.as_bytes()) {
-                    Ok(mut value) => {
-                        value.set_sensitive(true);
-                        value
-                    }
-                    // Cannot happen: the bytes came from a valid header value.
-                    Err(_) => self.authorization.clone(),
-                };
+                let value = bearer_copy(&self.authorization);
                 *copy = Some((self.id, value.clone()));
                 value
             }
@@ -89,10 +111,10 @@ impl Minted {
     }
 }
 
-/// A grant and the token last minted for it.
-#[derive(Debug)]
+/// The token last minted for one grant (or, in the per-request cache, for one
+/// subject, actor and scopes).
+#[derive(Debug, Default)]
 pub(crate) struct TokenSlot {
-    grant: MemberGrant,
     /// Lock-free reads on the hot path, so threads sending requests never contend.
     current: ArcSwapOption<Minted>,
     /// Held while minting so that concurrent requests on a stale token mint once.
@@ -100,56 +122,63 @@ pub(crate) struct TokenSlot {
 }
 
 impl TokenSlot {
-    pub(crate) fn new(grant: MemberGrant) -> Self {
-        Self {
-            grant,
-            current: ArcSwapOption::empty(),
-            minting: Mutex::new(()),
-        }
-    }
-
-    /// The `Authorization` value to send now, minting a token with `sign` if the
-    /// cached one is due.
+    /// The `Authorization` value to send now for `grant`, minting a token with
+    /// `sign` unless the cached one is fresh and satisfies the grant.
+    ///
+    /// A cached token satisfies a grant whose latest allowed `exp` (now plus its
+    /// TTL, or its fixed expiry) is not before the token's own: a token never
+    /// outlives the grant that asked for it.
     pub(crate) fn authorization(
         &self,
         clock: &dyn Clock,
         policy: &RefreshPolicy,
+        grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant) -> Result<MemberToken>,
     ) -> Result<HeaderValue> {
-        if let Some(fresh) = self.fresh(clock.now()) {
+        let now = clock.now();
+        // Also refuses a grant that could not be signed now, hit or miss alike.
+        let latest_exp = grant.latest_exp(now)?;
+        if let Some(fresh) = self.fresh(clock, now, latest_exp) {
             return Ok(fresh);
         }
         // A std mutex, held only for the synchronous mint and never across an `.await`.
         let _minting = self.minting.lock().unwrap_or_else(PoisonError::into_inner);
         // Another request may have minted while this one waited for the lock.
         let now = clock.now();
-        if let Some(fresh) = self.fresh(now) {
+        let latest_exp = grant.latest_exp(now)?;
+        if let Some(fresh) = self.fresh(clock, now, latest_exp) {
             return Ok(fresh);
         }
-        match sign(&self.grant) {
+        match sign(grant) {
             Ok(token) => {
-                let expires_at = token.expires_at();
-                let minted = Minted {
-                    id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
-                    authorization: bearer(token.as_str())?,
-                    refresh_at: policy.refresh_at(now, expires_at),
-                    expires_at,
-                };
+                let minted = Minted::new(&token, now, clock.monotonic(), policy);
                 let authorization = minted.authorization.clone();
                 self.current.store(Some(Arc::new(minted)));
                 Ok(authorization)
             }
-            // A failed refresh keeps a token that is still valid.
+            // A failed refresh keeps a token that is still valid and satisfies the grant.
             Err(error) => match &*self.current.load() {
-                Some(old) if now < old.expires_at => Ok(old.authorization()),
+                Some(old)
+                    if old.exp <= latest_exp
+                        && now < old.expires_at
+                        && clock.monotonic() < old.expiry_deadline =>
+                {
+                    Ok(old.authorization())
+                }
                 _ => Err(error),
             },
         }
     }
 
-    fn fresh(&self, now: SystemTime) -> Option<HeaderValue> {
+    fn fresh(&self, clock: &dyn Clock, now: SystemTime, latest_exp: u64) -> Option<HeaderValue> {
         match &*self.current.load() {
-            Some(minted) if now < minted.refresh_at => Some(minted.authorization()),
+            Some(minted)
+                if minted.exp <= latest_exp
+                    && now < minted.refresh_at
+                    && clock.monotonic() < minted.refresh_deadline =>
+            {
+                Some(minted.authorization())
+            }
             _ => None,
         }
     }
@@ -162,6 +191,11 @@ mod tests {
     use crate::{ApiKey, ManualClock, TokenSigner};
 
     const MINUTE: Duration = Duration::from_secs(60);
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn clock() -> ManualClock {
+        ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+    }
 
     fn signer(clock: &ManualClock) -> TokenSigner {
         let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef")
@@ -173,43 +207,162 @@ mod tests {
         Err(Error::new(ErrorKind::Signing, "refused for the test"))
     }
 
+    /// A slot, and a way to send one request through it for a grant.
+    struct Fixture {
+        clock: ManualClock,
+        signer: TokenSigner,
+        slot: TokenSlot,
+        policy: RefreshPolicy,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let clock = clock();
+            Self {
+                signer: signer(&clock),
+                clock,
+                slot: TokenSlot::default(),
+                policy: RefreshPolicy::default(),
+            }
+        }
+
+        fn send(&self, grant: &MemberGrant) -> Result<HeaderValue> {
+            self.slot
+                .authorization(&self.clock, &self.policy, grant, |g| self.signer.sign(g))
+        }
+
+        fn send_refused(&self, grant: &MemberGrant) -> Result<HeaderValue> {
+            self.slot
+                .authorization(&self.clock, &self.policy, grant, refused)
+        }
+
+        /// The `exp` of the token in `header`.
+        fn exp(&self, header: &HeaderValue) -> u64 {
+            let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
+            let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef")
+                .expect("valid key");
+            crate::TokenVerifier::new([key])
+                .with_clock(self.clock.clone())
+                .verify(jwt)
+                .expect("a valid token")
+                .exp
+        }
+
+        fn now_secs(&self) -> u64 {
+            crate::clock::unix_seconds(self.clock.now()).unwrap()
+        }
+    }
+
     #[test]
     fn a_failed_refresh_keeps_a_token_that_is_still_valid() {
-        let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let signer = signer(&clock);
-        let slot = TokenSlot::new(MemberGrant::member("mem_1").ttl(5 * MINUTE));
-        let policy = RefreshPolicy::default();
-        let first = slot
-            .authorization(&clock, &policy, |g| signer.sign(g))
-            .expect("minted");
+        let slot = Fixture::new();
+        let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+        let first = slot.send(&grant).expect("minted");
 
         // Due for refresh (one minute before expiry), but the signer fails: keep the old one.
-        clock.advance(4 * MINUTE + Duration::from_secs(30));
-        let kept = slot
-            .authorization(&clock, &policy, refused)
-            .expect("old token kept");
-        assert_eq!(kept, first);
+        slot.clock.advance(4 * MINUTE + 30 * SECOND);
+        assert_eq!(slot.send_refused(&grant).expect("old token kept"), first);
 
         // Once the old token has expired, the failure is reported, never the old token.
-        clock.advance(MINUTE);
-        let err = slot.authorization(&clock, &policy, refused).unwrap_err();
+        slot.clock.advance(MINUTE);
+        let err = slot.send_refused(&grant).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Signing);
 
         // And a working signer recovers with a new token.
-        let next = slot
-            .authorization(&clock, &policy, |g| signer.sign(g))
-            .expect("minted again");
-        assert_ne!(next, first);
+        assert_ne!(slot.send(&grant).expect("minted again"), first);
+    }
+
+    #[test]
+    fn a_token_is_refreshed_exactly_at_its_refresh_time() {
+        let slot = Fixture::new();
+        let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+        let first = slot.send(&grant).expect("minted");
+        // The default margin for 5 minutes is 60 s: fresh until 4 minutes, not at.
+        slot.clock.advance(4 * MINUTE - Duration::from_millis(1));
+        assert_eq!(slot.send(&grant).unwrap(), first);
+        slot.clock.advance(Duration::from_millis(1));
+        let second = slot.send(&grant).unwrap();
+        assert_ne!(second, first);
+        // The thread's own copy follows the new token, never the old one.
+        assert_eq!(slot.send(&grant).unwrap(), second);
+        assert_eq!(slot.send(&grant).unwrap(), second);
+    }
+
+    #[test]
+    fn a_wall_clock_stepped_back_does_not_keep_a_token_past_its_lifetime() {
+        let slot = Fixture::new();
+        let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+        let first = slot.send(&grant).expect("minted");
+        // 4.5 minutes pass, then the wall clock is stepped back an hour: by the wall
+        // clock the token is young, but Source sees it expire in 30 s.
+        slot.clock.advance(4 * MINUTE + 30 * SECOND);
+        let stepped_back = slot.clock.now() - 60 * MINUTE;
+        slot.clock.set(stepped_back);
+        let second = slot.send(&grant).expect("refreshed");
+        assert_ne!(second, first);
+
+        // Once its real lifetime has passed, a failing signer reports its error
+        // rather than hand out a token the wall clock, stepped back again, calls valid.
+        slot.clock.advance(5 * MINUTE + SECOND);
+        slot.clock.set(stepped_back);
+        assert_eq!(
+            slot.send_refused(&grant).unwrap_err().kind(),
+            ErrorKind::Signing
+        );
+    }
+
+    #[test]
+    fn a_cached_token_never_outlives_the_grant_that_asks_for_it() {
+        let slot = Fixture::new();
+        let long = MemberGrant::member("mem_1").ttl(24 * 60 * MINUTE);
+        let short = MemberGrant::member("mem_1").ttl(MINUTE);
+        let day = slot.send(&long).unwrap();
+        let minute = slot.send(&short).unwrap();
+        assert_ne!(minute, day);
+        assert_eq!(slot.exp(&minute), slot.now_secs() + 60);
+        // The shorter token satisfies the longer grant, so it is reused.
+        assert_eq!(slot.send(&long).unwrap(), minute);
+
+        // A fixed expiry counts the same way.
+        let at = slot.clock.now() + 30 * SECOND;
+        let fixed = slot
+            .send(&MemberGrant::member("mem_1").expires_at(at))
+            .unwrap();
+        assert_eq!(slot.exp(&fixed), slot.now_secs() + 30);
+    }
+
+    #[test]
+    fn a_grant_that_cannot_be_signed_is_refused_even_on_a_fresh_token() {
+        let slot = Fixture::new();
+        let grant = MemberGrant::member("mem_1").expires_at(slot.clock.now() + 10 * MINUTE);
+        slot.send(&grant).expect("minted");
+        for bad in [
+            grant.clone().ttl(25 * 60 * MINUTE),
+            grant.clone().ttl(Duration::ZERO),
+            grant.clone().expires_at(slot.clock.now() - SECOND),
+        ] {
+            assert_eq!(
+                slot.send(&bad).unwrap_err().kind(),
+                ErrorKind::InvalidExpiry
+            );
+        }
+        // And they leave nothing behind: the valid grant still gets its token.
+        assert!(slot.send(&grant).is_ok());
+        // Once its fixed expiry has passed, that grant is refused, but the next
+        // grant for the same member is not.
+        slot.clock.advance(11 * MINUTE);
+        assert_eq!(
+            slot.send(&grant).unwrap_err().kind(),
+            ErrorKind::InvalidExpiry
+        );
+        assert!(slot.send(&MemberGrant::member("mem_1")).is_ok());
     }
 
     #[test]
     fn default_margin_is_a_quarter_of_the_lifetime_up_to_a_minute() {
         let policy = RefreshPolicy::default();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(
-            policy.refresh_at(t0, t0 + 2 * MINUTE),
-            t0 + 90 * Duration::from_secs(1)
-        );
+        assert_eq!(policy.refresh_at(t0, t0 + 2 * MINUTE), t0 + 90 * SECOND);
         assert_eq!(policy.refresh_at(t0, t0 + 60 * MINUTE), t0 + 59 * MINUTE);
     }
 
@@ -227,5 +380,15 @@ mod tests {
         };
         let at = jittered.refresh_at(t0, t0 + 10 * MINUTE);
         assert!(at > t0 + 8 * MINUTE && at <= t0 + 9 * MINUTE);
+    }
+
+    #[test]
+    fn jitter_spreads_over_its_whole_range() {
+        let samples: Vec<Duration> = (0..400).map(|_| random_below(MINUTE)).collect();
+        assert!(samples.iter().all(|jitter| *jitter < MINUTE));
+        // Uniform over [0, 60 s): 400 draws all land in one half with odds 2^-399.
+        assert!(samples.iter().any(|jitter| *jitter < 30 * SECOND));
+        assert!(samples.iter().any(|jitter| *jitter >= 30 * SECOND));
+        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
     }
 }

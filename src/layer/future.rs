@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use crate::error::BoxError;
 use pin_project_lite::pin_project;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 
 pin_project! {
     /// The response future of [`SourceAuth`](super::SourceAuth): the inner
@@ -54,12 +54,7 @@ where
             StateProj::Sent { future } => future.poll(cx).map_err(Into::into),
             StateProj::Refused { error } => Poll::Ready(Err(error
                 .take()
-                .unwrap_or_else(|| {
-                    Error::new(
-                        ErrorKind::InvalidToken,
-                        "response future polled after completion",
-                    )
-                })
+                .expect("`ResponseFuture` polled after completion")
                 .into())),
         }
     }

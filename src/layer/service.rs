@@ -5,7 +5,7 @@ use crate::error::BoxError;
 use http::Request;
 use tower_service::Service;
 
-use crate::authorizer::Authorizer;
+use crate::authorizer::{Authorizer, Requested};
 
 use super::ResponseFuture;
 
@@ -59,9 +59,10 @@ where
         if self.authorizer.sends_to_uri(request.uri()) {
             // Lend the extensions out (a pointer swap) so the headers can be borrowed mutably.
             let extensions = std::mem::take(request.extensions_mut());
-            let authorized = self
-                .authorizer
-                .authorize(request.headers_mut(), &extensions);
+            let authorized = self.authorizer.authorize(
+                request.headers_mut(),
+                Requested::from_extensions(&extensions),
+            );
             *request.extensions_mut() = extensions;
             if let Err(error) = authorized {
                 // Not sent: the service readied by `poll_ready` stays ready for the next call.

@@ -1,18 +1,27 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::clock::since_epoch;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::is_visible_ascii;
 
+use super::MAX_TOKEN_LIFETIME;
 use super::claims::validate_members;
 
 /// Member tokens live 5 minutes unless told otherwise, as in Source's examples.
 const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
-const MAX_SCOPE_LEN: usize = 128;
+/// The longest scope.
+pub(crate) const MAX_SCOPE_LEN: usize = 128;
+/// The most scopes one grant may carry.
+pub(crate) const MAX_SCOPES: usize = 32;
+/// The most bytes all of a grant's scopes may take together. With the id limits,
+/// this bounds a cached grant and its token to a few KiB.
+pub(crate) const MAX_SCOPE_BYTES: usize = 1024;
 
 /// What a member token grants: who it is for, who acts, for how long, with what scopes.
 ///
 /// Building a grant never fails; [`TokenSigner::sign`](crate::TokenSigner::sign)
-/// validates it.
+/// validates it. A grant carries at most 32 scopes of at most 128 bytes each and
+/// 1 KiB in all.
 ///
 /// ```
 /// use std::time::Duration;
@@ -108,26 +117,43 @@ impl MemberGrant {
         &self.key
     }
 
-    /// When a token signed `now` (since the Unix epoch) expires, since the Unix epoch.
-    pub(crate) fn expiry_from(&self, now: Duration) -> Option<Duration> {
-        match self.expiry {
+    /// The latest `exp` (whole seconds since the Unix epoch) a token for this grant
+    /// may carry when signed or reused at `now`; refuses a grant whose expiry is not
+    /// after `now` or is more than 24 hours ahead.
+    pub(crate) fn latest_exp(&self, now: SystemTime) -> Result<u64> {
+        let now = since_epoch(now)?;
+        let invalid = |message| Err(Error::new(ErrorKind::InvalidExpiry, message));
+        let exp = match self.expiry {
             Expiry::After(ttl) => now.checked_add(ttl),
             Expiry::At(at) => at.duration_since(UNIX_EPOCH).ok(),
+        };
+        let Some(exp) = exp.map(|exp| exp.as_secs()) else {
+            return invalid("the token's expiry must be after now");
+        };
+        let now = now.as_secs();
+        if exp <= now {
+            return invalid("the token's expiry must be at least one second after now");
         }
+        if exp - now > MAX_TOKEN_LIFETIME.as_secs() {
+            return invalid("the token's expiry must be at most 24 hours after now");
+        }
+        Ok(exp)
     }
 
     /// Checks everything about the grant that does not depend on the time.
     pub(crate) fn validate(&self) -> Result<()> {
         validate_members(&self.key.subject, self.key.actor.as_deref())?;
-        if !self
-            .key
-            .scopes
-            .iter()
-            .all(|scope| is_visible_ascii(scope, MAX_SCOPE_LEN))
+        let scopes = &self.key.scopes;
+        let total: usize = scopes.iter().map(String::len).sum();
+        if scopes.len() > MAX_SCOPES
+            || total > MAX_SCOPE_BYTES
+            || !scopes
+                .iter()
+                .all(|scope| is_visible_ascii(scope, MAX_SCOPE_LEN))
         {
             return Err(Error::new(
                 ErrorKind::InvalidScope,
-                "each scope must be 1 to 128 characters of visible ASCII",
+                "a grant carries at most 32 scopes, 1 KiB in all, each 1 to 128 characters of visible ASCII",
             ));
         }
         Ok(())

@@ -1,20 +1,20 @@
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, since_epoch};
 use crate::credential::ApiKey;
 use crate::error::{Error, ErrorKind, Result};
 
 use super::hs256::{self, HmacSha256};
-use super::{MAX_TOKEN_LEN, MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
+use super::{MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
 
 /// Signs member and caregiver tokens with an API key.
 ///
 /// Cheap to clone. `Debug` shows the key id only.
 ///
 /// ```
-/// use std::time::{Duration, UNIX_EPOCH};
+/// use std::time::Duration;
 /// use source_auth::{ApiKey, MemberGrant, TokenSigner};
 ///
 /// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
@@ -78,31 +78,20 @@ impl TokenSigner {
 
     /// Validates `grant` and signs a token for it.
     ///
-    /// Fails when a member id is malformed, the actor is the subject, a scope is
-    /// malformed, the expiry is not after now or more than 24 hours ahead, or the
-    /// scopes make the token larger than the 8 KiB a verifier accepts.
+    /// Fails when a member id is malformed, the actor is the subject, the scopes are
+    /// malformed or too many, the expiry is not after now or more than 24 hours
+    /// ahead, or the clock reads a time before 1970.
     pub fn sign(&self, grant: &MemberGrant) -> Result<MemberToken> {
         grant.validate()?;
-        let now = self
-            .clock
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| clock_before_epoch())?;
-        let now_secs = now.as_secs();
-        let exp = grant
-            .expiry_from(now)
-            .ok_or_else(|| invalid_expiry("the token's expiry must be after now"))?
+        let now = self.clock.now();
+        let exp = grant.latest_exp(now)?;
+        let iat = since_epoch(now)?
+            .saturating_sub(self.iat_backdate)
             .as_secs();
-        if exp <= now_secs {
-            return Err(invalid_expiry(
-                "the token's expiry must be at least one second after now",
-            ));
-        }
-        let iat = now.saturating_sub(self.iat_backdate).as_secs();
-        let max_lifetime = MAX_TOKEN_LIFETIME.as_secs();
-        if exp - now_secs > max_lifetime || exp - iat > max_lifetime {
-            return Err(invalid_expiry(
-                "the token's expiry must be at most 24 hours after now (and after `iat`, when backdated)",
+        if exp - iat > MAX_TOKEN_LIFETIME.as_secs() {
+            return Err(Error::new(
+                ErrorKind::InvalidExpiry,
+                "the token's expiry must be at most 24 hours after `iat`, which is backdated",
             ));
         }
         let claims = MemberClaims {
@@ -116,22 +105,55 @@ impl TokenSigner {
             .ok()
             .and_then(|payload| hs256::sign(&self.header_segment, &payload, &self.mac))
             .ok_or_else(|| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
-        if jwt.len() > MAX_TOKEN_LEN {
-            return Err(Error::new(
-                ErrorKind::TokenTooLarge,
-                "the member token would be larger than the 8 KiB verifiers accept; grant fewer or shorter scopes",
-            ));
-        }
         Ok(MemberToken::new(jwt, claims))
     }
 }
 
-fn invalid_expiry(message: &'static str) -> Error {
-    Error::new(ErrorKind::InvalidExpiry, message)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+    use crate::member::MAX_TOKEN_LEN;
+    use crate::member::grant::{MAX_SCOPE_BYTES, MAX_SCOPE_LEN, MAX_SCOPES};
+    use std::time::UNIX_EPOCH;
 
-fn clock_before_epoch() -> Error {
-    invalid_expiry("the clock reads a time before 1970; check the system clock")
+    /// The largest grant the limits allow signs a token that every verifier
+    /// accepts, so signing needs no size check of its own.
+    #[test]
+    fn the_largest_grant_fits_the_token_size_limit() {
+        let key = ApiKey::new(
+            "key_0EipsUv2yRFxynHshisN",
+            "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000",
+        )
+        .expect("valid key");
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let signer = TokenSigner::new(key).with_clock(clock);
+        let id = |c: char| format!("mem_{}", c.to_string().repeat(64));
+        let scope_len = MAX_SCOPE_BYTES / MAX_SCOPES;
+        assert!(scope_len <= MAX_SCOPE_LEN);
+        // Quotes and backslashes take the most room once JSON-escaped.
+        let scopes = vec!["\\".repeat(scope_len / 2); MAX_SCOPES];
+        let grant = MemberGrant::caregiver(id('a'), id('b'))
+            .ttl(MAX_TOKEN_LIFETIME)
+            .scopes(scopes);
+        let token = signer.sign(&grant).expect("the largest grant signs");
+        assert!(
+            token.as_str().len() <= MAX_TOKEN_LEN / 2,
+            "{}",
+            token.as_str().len()
+        );
+        let too_many = grant.clone().scopes(vec!["s"; MAX_SCOPES + 1]);
+        let too_long = grant.scopes(vec![
+            "s".repeat(MAX_SCOPE_LEN);
+            MAX_SCOPE_BYTES / MAX_SCOPE_LEN + 1
+        ]);
+        for grant in [too_many, too_long] {
+            assert_eq!(
+                signer.sign(&grant).unwrap_err().kind(),
+                ErrorKind::InvalidScope
+            );
+        }
+    }
 }
 
 impl fmt::Debug for TokenSigner {
