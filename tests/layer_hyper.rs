@@ -315,7 +315,7 @@ async fn a_request_that_cannot_be_authorized_is_not_sent() {
         .unwrap();
     assert_eq!(
         auth_error(send(&only, get(&server.url("/v1/x"))).await.unwrap_err()).kind(),
-        ErrorKind::MissingSigner
+        ErrorKind::MissingCredential
     );
 
     assert!(server.seen().is_empty(), "nothing reached the server");

@@ -178,7 +178,6 @@ pub fn grant(data: &[u8]) {
                         | ErrorKind::ActorIsSubject
                         | ErrorKind::InvalidScope
                         | ErrorKind::InvalidExpiry
-                        | ErrorKind::TokenTooLarge
                 ),
                 "unexpected error: {err:?}"
             );
