@@ -1,5 +1,6 @@
 //! The actix-web extractors and token endpoints, driven through `test::init_service`.
 
+mod common;
 mod extract_support;
 mod support;
 

@@ -1,5 +1,6 @@
 //! The axum extractors and token endpoints, driven through a `Router` with `oneshot`.
 
+mod common;
 mod extract_support;
 mod support;
 

@@ -2,6 +2,7 @@
 
 #![cfg(feature = "reqwest")]
 
+mod common;
 mod support;
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -146,5 +147,92 @@ async fn reqwest_middleware_refuses_an_invalid_grant_without_sending() {
         .downcast_ref::<source_auth::Error>()
         .expect("a source_auth::Error");
     assert_eq!(auth.kind(), ErrorKind::InvalidExpiry);
+    assert!(server.seen().is_empty());
+}
+
+/// A `reqwest::Request` converted from an `http::Request` that carries `grant`.
+fn converted_with_grant(url: &str, grant: MemberGrant) -> reqwest::Request {
+    let mut request = http::Request::get(url).body(Vec::<u8>::new()).unwrap();
+    request.extensions_mut().insert(grant);
+    let mut request = reqwest::Request::try_from(request).unwrap();
+    // A GET carries no body at all, as reqwest's own builder makes it.
+    *request.body_mut() = None;
+    request
+}
+
+#[tokio::test]
+async fn a_converted_request_keeps_its_member_grant_on_the_tower_path() {
+    let server = Recorder::start().await;
+    let clock = common::clock();
+    let layer = SourceAuthLayer::api_key(api_key())
+        .clock(clock.clone())
+        .base_url(&server.base_url)
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(layer)
+        .service(reqwest::Client::new());
+    let request = converted_with_grant(&server.url("/v1/members"), MemberGrant::member("mem_1"));
+    client.oneshot(request).await.unwrap();
+    let seen = server.seen();
+    let claims = bearer_claims(&clock, seen[0].authorization.as_deref().unwrap());
+    assert_eq!(claims.sub, "mem_1");
+    assert_eq!(seen[0].path, "/v1/members");
+    // The URL and the absence of a body survive the conversions.
+    assert_eq!(seen[0].content_length, None);
+}
+
+#[tokio::test]
+async fn a_converted_request_keeps_its_member_grant_through_middleware() {
+    let server = Recorder::start().await;
+    let clock = common::clock();
+    let layer = SourceAuthLayer::api_key(api_key())
+        .clock(clock.clone())
+        .base_url(&server.base_url)
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(SourceAuthMiddleware::new(layer))
+        .build();
+    let grant = MemberGrant::caregiver("mem_kid1", "mem_dad1");
+    let request = converted_with_grant(&server.url("/v1/members?x=1"), grant.clone());
+    client.execute(request).await.unwrap();
+    // The same grant given to the middleware as well is no conflict.
+    let mut extensions = http::Extensions::new();
+    extensions.insert(grant.clone());
+    let request = converted_with_grant(&server.url("/v1/members"), grant);
+    client
+        .execute_with_extensions(request, &mut extensions)
+        .await
+        .unwrap();
+    for seen in server.seen() {
+        let claims = bearer_claims(&clock, seen.authorization.as_deref().unwrap());
+        assert_eq!(
+            (claims.sub.as_str(), claims.act.as_deref()),
+            ("mem_kid1", Some("mem_dad1"))
+        );
+    }
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn two_different_credentials_on_one_request_are_refused_unsent() {
+    let server = Recorder::start().await;
+    let layer = SourceAuthLayer::api_key(api_key())
+        .base_url(&server.base_url)
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(SourceAuthMiddleware::new(layer))
+        .build();
+    let request = converted_with_grant(&server.url("/v1/x"), MemberGrant::member("mem_1"));
+    let mut extensions = http::Extensions::new();
+    extensions.insert(MemberGrant::member("mem_2"));
+    let err = client
+        .execute_with_extensions(request, &mut extensions)
+        .await
+        .unwrap_err();
+    let reqwest_middleware::Error::Middleware(inner) = err else {
+        panic!("expected a middleware error, got {err:?}");
+    };
+    let auth = inner.downcast_ref::<source_auth::Error>().expect("ours");
+    assert_eq!(auth.kind(), ErrorKind::ConflictingCredentials);
     assert!(server.seen().is_empty());
 }

@@ -7,6 +7,7 @@
 //! it formatted or received, and then searches those and the whole log for the
 //! secrets it used and the tokens that were minted, as seen on the wire.
 
+mod common;
 mod support;
 
 use std::sync::{Arc, Mutex, Once, PoisonError};

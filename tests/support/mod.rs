@@ -16,24 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub const KEY_ID: &str = "key_0EipsUv2yRFxynHshisN";
-pub const SECRET: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000";
-
-pub fn api_key() -> source_auth::ApiKey {
-    source_auth::ApiKey::new(KEY_ID, SECRET).expect("valid test key")
-}
-
-/// The claims of `Authorization: Bearer <member token>`, verified at `clock`'s time.
-pub fn bearer_claims(
-    clock: &source_auth::ManualClock,
-    authorization: &str,
-) -> source_auth::MemberClaims {
-    let jwt = authorization.strip_prefix("Bearer ").expect("bearer");
-    source_auth::TokenVerifier::new([api_key()])
-        .with_clock(clock.clone())
-        .verify(jwt)
-        .expect("a valid member token")
-}
+pub use crate::common::{SECRET, api_key, bearer_claims};
 
 pub type HyperClient = Client<HttpConnector, Empty<Bytes>>;
 
@@ -61,6 +44,7 @@ pub struct Seen {
     pub path: String,
     pub authorization: Option<String>,
     pub live_mode: Option<String>,
+    pub content_length: Option<String>,
 }
 
 /// A server on 127.0.0.1 that answers 200 and records every request; `/redirect`
@@ -68,6 +52,7 @@ pub struct Seen {
 pub struct Recorder {
     pub base_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    redirect_to: Arc<Mutex<Option<String>>>,
     task: JoinHandle<()>,
 }
 
@@ -83,10 +68,12 @@ impl Recorder {
         let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorded = seen.clone();
+        let redirect_to = Arc::new(Mutex::new(redirect_to));
+        let redirect_target = redirect_to.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let recorded = recorded.clone();
-                let redirect_to = redirect_to.clone();
+                let redirect_to = redirect_target.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let header = |name| {
@@ -98,7 +85,9 @@ impl Recorder {
                             path: req.uri().path().to_owned(),
                             authorization: header(AUTHORIZATION.as_str()),
                             live_mode: header("source-live-mode"),
+                            content_length: header("content-length"),
                         });
+                        let redirect_to = redirect_to.lock().expect("not poisoned").clone();
                         let response = match (&redirect_to, req.uri().path()) {
                             (Some(to), "/redirect") => Response::builder()
                                 .status(StatusCode::FOUND)
@@ -117,8 +106,14 @@ impl Recorder {
         Self {
             base_url,
             seen,
+            redirect_to,
             task,
         }
+    }
+
+    /// From now on `/redirect` answers 302 to `url`.
+    pub fn redirect_to(&self, url: String) {
+        *self.redirect_to.lock().expect("not poisoned") = Some(url);
     }
 
     pub fn url(&self, path: &str) -> String {
