@@ -10,6 +10,8 @@ use std::fmt::Debug;
 use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Hmac;
 use sha2::{Sha256, Sha384, Sha512};
 use source_auth::{
@@ -295,6 +297,19 @@ fn scopes() {
         None,
     );
     expect("none", signer().sign(&grant(&[])), None);
+
+    // At most 32 scopes, and 1 KiB of them in all.
+    let thirty_two = vec!["s"; 32];
+    expect("32 scopes", signer().sign(&grant(&thirty_two)), None);
+    let thirty_three = vec!["s"; 33];
+    let result = signer().sign(&grant(&thirty_three));
+    expect("33 scopes", result, Some(ErrorKind::InvalidScope));
+    let scope = "a".repeat(128);
+    let kib = vec![scope.as_str(); 8];
+    expect("1 KiB of scopes", signer().sign(&grant(&kib)), None);
+    let over = [kib.as_slice(), &["a"]].concat();
+    let result = signer().sign(&grant(&over));
+    expect("1 KiB + 1 of scopes", result, Some(ErrorKind::InvalidScope));
 }
 
 #[test]
@@ -539,6 +554,68 @@ fn verifier_expiry_and_leeway() {
         expect(rule, verifier.verify(token.as_str()), kind);
     }
     assert!(default.verify(token.as_str()).unwrap_err().is_expired());
+}
+
+#[test]
+fn verifier_not_before() {
+    let with_nbf = |nbf: u64| {
+        let payload = payload(SUBJECT, None, NOW, NOW + 300);
+        hand_signed(&payload.replacen('{', &format!(r#"{{"nbf":{nbf},"#), 1))
+    };
+    let verifier = verifier_at(NOW);
+    let not_yet = Some(ErrorKind::InvalidToken);
+    expect("nbf now", verifier.verify(&with_nbf(NOW)), None);
+    expect(
+        "nbf within leeway",
+        verifier.verify(&with_nbf(NOW + 30)),
+        None,
+    );
+    expect(
+        "nbf past leeway",
+        verifier.verify(&with_nbf(NOW + 31)),
+        not_yet,
+    );
+    let tight = verifier.clone().leeway(Duration::ZERO);
+    expect(
+        "nbf 1 s ahead, no leeway",
+        tight.verify(&with_nbf(NOW + 1)),
+        not_yet,
+    );
+    // Signing never writes `nbf`.
+    let token = signer().sign(&MemberGrant::member(SUBJECT)).unwrap();
+    let claims = token.as_str().split('.').nth(1).unwrap();
+    let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    assert!(!claims.contains("nbf"), "{claims}");
+}
+
+/// Two keys under one id (a secret being rotated): a token signed by either is
+/// accepted, whatever the form of its header.
+#[test]
+fn verifier_tries_every_key_with_the_tokens_id() {
+    let old_secret = secret_of_len(40);
+    let old = ApiKey::new(KEY_ID, old_secret.as_str()).unwrap();
+    let other = ApiKey::new("key_other1", secret_of_len(48)).unwrap();
+    let claims = payload(SUBJECT, None, NOW, NOW + 300);
+    let with_typ = format!(r#"{{"typ":"JWT","alg":"HS256","kid":"{KEY_ID}"}}"#);
+    for keys in [
+        vec![old.clone(), api_key(), other.clone()],
+        vec![api_key(), other.clone(), old.clone()],
+    ] {
+        let verifier = TokenVerifier::new(keys)
+            .with_clock(ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW)));
+        for secret in [SECRET, old_secret.as_str()] {
+            for header in [header(KEY_ID), with_typ.clone()] {
+                let token = hs256(&header, &claims, secret);
+                expect("either key, either header", verifier.verify(&token), None);
+            }
+        }
+        let forged = hs256(&header(KEY_ID), &claims, &secret_of_len(56));
+        expect(
+            "neither key",
+            verifier.verify(&forged),
+            Some(ErrorKind::InvalidToken),
+        );
+    }
 }
 
 #[test]
