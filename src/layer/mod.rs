@@ -15,8 +15,39 @@
 //! | [`SourceAuthLayer::member`] | a member token minted, cached and refreshed before it expires |
 //!
 //! A [`MemberGrant`] or [`MemberToken`] in a request's extensions overrides the
-//! layer's credential for that request; grants are minted once and cached per
-//! subject, actor and scopes.
+//! layer's credential for that request: it goes out with that credential or not at
+//! all. Grants' tokens are cached by subject, actor and scopes, and a cached token
+//! is reused only while it is fresh and expires no later than the grant allows
+//! (its TTL from now, or its fixed expiry); otherwise a new one is minted. A grant
+//! that cannot be signed is refused before anything is cached.
+//!
+//! # Redirects
+//!
+//! Follow redirects *inside* the layer: put tower-http's `FollowRedirectLayer`
+//! after this one in a `ServiceBuilder`, as in the example below. Then the layer
+//! sees only the request the caller made, and no hop passes through it: a redirect
+//! from another server into Source's origin gets no key, and a member request that
+//! bounces off-site is not re-sent with the layer's own credential (tower-http
+//! clears extensions on a cross-origin hop). With `FollowRedirect` outside, each
+//! hop is a new request to the layer, and one from a foreign server into Source
+//! would pick up the API key.
+//!
+//! ```
+//! # use http_body_util::Empty;
+//! # use hyper::body::Bytes;
+//! # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+//! # use source_auth::{ApiKey, SourceAuthLayer};
+//! # use tower::ServiceBuilder;
+//! use tower_http::follow_redirect::FollowRedirectLayer;
+//! # let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+//!
+//! let client = ServiceBuilder::new()
+//!     .layer(SourceAuthLayer::api_key(key))
+//!     .layer(FollowRedirectLayer::new()) // inside: redirects never pass the layer
+//!     .service(Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>());
+//! # let _ = client;
+//! # Ok::<(), source_auth::Error>(())
+//! ```
 //!
 //! # Errors
 //!
@@ -187,6 +218,11 @@ impl SourceAuthLayer {
     }
 
     /// How many per-request grants' tokens to keep (default 10,000).
+    ///
+    /// Size it to the members active within a token's lifetime: a member whose
+    /// entry was evicted just gets a new token minted (one HS256 signature). Each
+    /// entry is bounded by the limits on ids and scopes (at most 32 scopes, 1 KiB
+    /// in all), so the cache's memory is at most this many times that bound.
     pub fn grant_cache_capacity(self, capacity: usize) -> Self {
         self.reconfigure(|config| config.grant_cache_capacity = capacity)
     }
