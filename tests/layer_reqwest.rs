@@ -5,12 +5,37 @@
 mod common;
 mod support;
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use source_auth::reqwest::SourceAuthMiddleware;
 use source_auth::{ErrorKind, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner, UserToken};
 use support::{Recorder, SECRET, api_key, bearer_claims};
 use tower::{ServiceBuilder, ServiceExt};
+
+/// reqwest-middleware over reqwest, with an API-key layer for `server` on `clock`.
+fn middleware_client(
+    server: &Recorder,
+    clock: &ManualClock,
+) -> reqwest_middleware::ClientWithMiddleware {
+    let layer = SourceAuthLayer::api_key(api_key())
+        .clock(clock.clone())
+        .base_url(&server.base_url)
+        .unwrap();
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(SourceAuthMiddleware::new(layer))
+        .build()
+}
+
+/// Why the middleware refused a request.
+fn refusal(err: reqwest_middleware::Error) -> ErrorKind {
+    let reqwest_middleware::Error::Middleware(inner) = err else {
+        panic!("expected a middleware error, got {err:?}");
+    };
+    inner
+        .downcast_ref::<source_auth::Error>()
+        .expect("a source_auth::Error")
+        .kind()
+}
 
 fn request(url: &str) -> reqwest::Request {
     reqwest::Request::new(reqwest::Method::GET, url.parse().expect("valid url"))
@@ -88,14 +113,8 @@ async fn reqwest_foreign_origin_untouched_and_own_header_kept() {
 #[tokio::test]
 async fn reqwest_middleware_with_per_request_override() {
     let server = Recorder::start().await;
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    let layer = SourceAuthLayer::api_key(api_key())
-        .clock(clock.clone())
-        .base_url(&server.base_url)
-        .unwrap();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(SourceAuthMiddleware::new(layer))
-        .build();
+    let clock = common::clock();
+    let client = middleware_client(&server, &clock);
 
     client.get(server.url("/v1/key")).send().await.unwrap();
     client
@@ -128,25 +147,14 @@ async fn reqwest_middleware_with_per_request_override() {
 #[tokio::test]
 async fn reqwest_middleware_refuses_an_invalid_grant_without_sending() {
     let server = Recorder::start().await;
-    let layer = SourceAuthLayer::api_key(api_key())
-        .base_url(&server.base_url)
-        .unwrap();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(SourceAuthMiddleware::from(layer))
-        .build();
+    let client = middleware_client(&server, &common::clock());
     let err = client
         .get(server.url("/v1/x"))
         .with_extension(MemberGrant::member("mem_ok1").ttl(Duration::from_secs(25 * 3600)))
         .send()
         .await
         .unwrap_err();
-    let reqwest_middleware::Error::Middleware(inner) = err else {
-        panic!("expected a middleware error, got {err:?}");
-    };
-    let auth = inner
-        .downcast_ref::<source_auth::Error>()
-        .expect("a source_auth::Error");
-    assert_eq!(auth.kind(), ErrorKind::InvalidExpiry);
+    assert_eq!(refusal(err), ErrorKind::InvalidExpiry);
     assert!(server.seen().is_empty());
 }
 
@@ -185,13 +193,7 @@ async fn a_converted_request_keeps_its_member_grant_on_the_tower_path() {
 async fn a_converted_request_keeps_its_member_grant_through_middleware() {
     let server = Recorder::start().await;
     let clock = common::clock();
-    let layer = SourceAuthLayer::api_key(api_key())
-        .clock(clock.clone())
-        .base_url(&server.base_url)
-        .unwrap();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(SourceAuthMiddleware::new(layer))
-        .build();
+    let client = middleware_client(&server, &clock);
     let grant = MemberGrant::caregiver("mem_kid1", "mem_dad1");
     let request = converted_with_grant(&server.url("/v1/members?x=1"), grant.clone());
     client.execute(request).await.unwrap();
@@ -203,25 +205,21 @@ async fn a_converted_request_keeps_its_member_grant_through_middleware() {
         .execute_with_extensions(request, &mut extensions)
         .await
         .unwrap();
-    for seen in server.seen() {
-        let claims = bearer_claims(&clock, seen.authorization.as_deref().unwrap());
+    let seen = server.authorizations();
+    assert_eq!(seen.len(), 2);
+    for sent in seen {
+        let claims = bearer_claims(&clock, sent.as_deref().unwrap());
         assert_eq!(
             (claims.sub.as_str(), claims.act.as_deref()),
             ("mem_kid1", Some("mem_dad1"))
         );
     }
-    assert_eq!(server.seen().len(), 2);
 }
 
 #[tokio::test]
 async fn two_different_credentials_on_one_request_are_refused_unsent() {
     let server = Recorder::start().await;
-    let layer = SourceAuthLayer::api_key(api_key())
-        .base_url(&server.base_url)
-        .unwrap();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(SourceAuthMiddleware::new(layer))
-        .build();
+    let client = middleware_client(&server, &common::clock());
     let request = converted_with_grant(&server.url("/v1/x"), MemberGrant::member("mem_1"));
     let mut extensions = http::Extensions::new();
     extensions.insert(MemberGrant::member("mem_2"));
@@ -229,10 +227,6 @@ async fn two_different_credentials_on_one_request_are_refused_unsent() {
         .execute_with_extensions(request, &mut extensions)
         .await
         .unwrap_err();
-    let reqwest_middleware::Error::Middleware(inner) = err else {
-        panic!("expected a middleware error, got {err:?}");
-    };
-    let auth = inner.downcast_ref::<source_auth::Error>().expect("ours");
-    assert_eq!(auth.kind(), ErrorKind::ConflictingCredentials);
+    assert_eq!(refusal(err), ErrorKind::ConflictingCredentials);
     assert!(server.seen().is_empty());
 }
