@@ -36,7 +36,9 @@ impl Service<reqwest::Request> for Bare {
     }
 
     fn call(&mut self, request: reqwest::Request) -> Self::Future {
-        ready(Ok(request.headers().contains_key(http::header::AUTHORIZATION)))
+        ready(Ok(request
+            .headers()
+            .contains_key(http::header::AUTHORIZATION)))
     }
 }
 
@@ -112,7 +114,10 @@ fn report(_: &mut Criterion) {
             },
         ],
     );
-    for (name, baseline) in [("api_key", "bare"), ("converted_grant_hit", "converted_bare")] {
+    for (name, baseline) in [
+        ("api_key", "bare"),
+        ("converted_grant_hit", "converted_bare"),
+    ] {
         if let (Some(value), Some(base)) = (
             support::median_ns(GROUP, name),
             support::median_ns(GROUP, baseline),

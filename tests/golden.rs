@@ -3,6 +3,7 @@
 //! Each expected token is built from hand-written JSON by the independent HS256
 //! writer in `jws/`, never by the code under test, and compared byte for byte.
 
+mod common;
 mod jws;
 
 use std::time::{Duration, UNIX_EPOCH};

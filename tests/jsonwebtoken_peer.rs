@@ -2,21 +2,11 @@
 //! `jsonwebtoken::decode`, byte for byte what `jsonwebtoken::encode` writes, and
 //! jsonwebtoken's tokens verify here.
 
-use std::time::{Duration, UNIX_EPOCH};
+mod common;
 
+use common::{KEY_ID, SECRET, api_key as key, clock};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use source_auth::{ApiKey, ManualClock, MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
-
-const KEY_ID: &str = "key_0EipsUv2yRFxynHshisN";
-const SECRET: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000";
-
-fn key() -> ApiKey {
-    ApiKey::new(KEY_ID, SECRET).expect("valid key")
-}
-
-fn clock() -> ManualClock {
-    ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-}
+use source_auth::{MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
 
 fn header() -> Header {
     Header {

@@ -9,13 +9,14 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::clock;
+use common::{api_key, bearer_claims};
 use http::Request;
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use source_auth::{
     Clock, Error, ErrorKind, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner, UserToken,
 };
-use support::{Recorder, api_key, bearer_claims, get, get_with, hyper_client};
+use support::{Recorder, get, get_with, hyper_client};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
 
@@ -48,11 +49,11 @@ async fn api_key_as_bearer_and_as_basic() {
         .unwrap();
     send(&basic, get(&server.url("/v1/members"))).await.unwrap();
 
-    let expected_basic = format!("Basic {}", STANDARD.encode(format!("{}:", support::SECRET)));
+    let expected_basic = format!("Basic {}", STANDARD.encode(format!("{}:", common::SECRET)));
     assert_eq!(
         server.authorizations(),
         [
-            Some(format!("Bearer {}", support::SECRET)),
+            Some(format!("Bearer {}", common::SECRET)),
             Some(expected_basic)
         ]
     );
@@ -127,7 +128,7 @@ async fn a_redirect_to_another_host_carries_no_credentials() {
         .unwrap();
     assert_eq!(
         source.authorizations(),
-        [Some(format!("Bearer {}", support::SECRET))]
+        [Some(format!("Bearer {}", common::SECRET))]
     );
     assert_eq!(elsewhere.authorizations(), [None]);
 }

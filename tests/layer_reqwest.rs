@@ -7,9 +7,10 @@ mod support;
 
 use std::time::Duration;
 
+use common::{SECRET, api_key, bearer_claims};
 use source_auth::reqwest::SourceAuthMiddleware;
 use source_auth::{ErrorKind, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner, UserToken};
-use support::{Recorder, SECRET, api_key, bearer_claims};
+use support::Recorder;
 use tower::{ServiceBuilder, ServiceExt};
 
 /// reqwest-middleware over reqwest, with an API-key layer for `server` on `clock`.

@@ -16,6 +16,7 @@ use std::{fmt, io};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use common::{KEY_ID, NOW, SECRET, api_key, clock};
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
@@ -25,7 +26,7 @@ use source_auth::{
     ApiKey, BoxError, Credential, MemberGrant, SourceAuthLayer, TokenSigner, TokenVerifier,
     UserToken,
 };
-use support::{KEY_ID, SECRET, api_key, get, hyper_client};
+use support::{get, hyper_client};
 use tower::{Layer, ServiceExt, service_fn};
 use tracing::Level;
 
@@ -35,7 +36,6 @@ const USER_TOKEN: &str = "ut_LeakCheckUserToken000000000";
 const WRONG_SECRET: &str = "sk_test_LeakCheckWrongSecret000000000000";
 const PATIENT: &str = "mem_patient1";
 const PARENT: &str = "mem_parent1";
-const NOW: u64 = 1_700_000_000;
 
 /// Everything the subscriber wrote, shared by all tests of this binary.
 static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
@@ -141,10 +141,6 @@ impl LeakCheck {
             }
         }
     }
-}
-
-fn clock() -> ManualClock {
-    ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW))
 }
 
 fn live_key() -> ApiKey {

@@ -1,6 +1,7 @@
 //! MockSource used as a test suite would: a real HTTP client over loopback, with
 //! hand-built `Authorization` headers.
 
+mod common;
 mod jws;
 
 use std::collections::HashSet;

@@ -1,6 +1,7 @@
 //! Properties: signing then verifying gives the grant back; any change to a valid
 //! token is rejected; no input makes any entry point panic.
 
+mod common;
 mod jws;
 
 use std::time::{Duration, UNIX_EPOCH};

@@ -2,6 +2,7 @@
 //! gives, with the inputs just inside each limit accepted. Then: no error message
 //! and no `Debug` output ever shows a secret or a token.
 
+mod common;
 mod jws;
 
 use std::collections::HashSet;
@@ -19,11 +20,11 @@ use source_auth::{
     TokenVerifier, UserToken,
 };
 
+use common::NOW;
 use jws::{KEY_ID, SECRET, api_key, b64, header, hs256, sign_with};
 
 /// The instant tokens are signed and verified at; signing adds a quarter second so
 /// that rounding down shows.
-const NOW: u64 = 1_700_000_000;
 const SUBJECT: &str = "mem_5QW8j1oKqQjNaPk4Hv3f";
 const ACTOR: &str = "mem_2bXq9VtLm4Rk7WcP1sZd";
 const DAY: u64 = 24 * 60 * 60;

@@ -9,8 +9,8 @@ use source_auth::{ApiKey, ManualClock, MemberClaims, TokenVerifier};
 
 /// The key id from Source's docs.
 pub const KEY_ID: &str = "key_0EipsUv2yRFxynHshisN";
-/// A test-mode secret.
-pub const SECRET: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000";
+/// A fixed test-mode secret, 44 bytes; the golden vectors are signed with it.
+pub const SECRET: &str = "sk_test_51GoldenVectorsForSourceAuthRust0001";
 /// The fixed "now" of the tests, in seconds since the Unix epoch.
 pub const NOW: u64 = 1_700_000_000;
 

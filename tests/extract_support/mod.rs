@@ -12,16 +12,14 @@
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
-use source_auth::{ManualClock, MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
+use source_auth::{MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
 use tracing::subscriber::DefaultGuard;
 
-use crate::support;
+use crate::common;
 
-/// The fixed "now" of every test, in seconds since the epoch.
-pub const NOW: u64 = 1_700_000_000;
+pub use crate::common::{NOW, clock};
 
 /// The body of the demo app's own 401.
 pub const APP_401_BODY: &str = "demo app: sign in first";
@@ -44,16 +42,12 @@ pub fn demo_member(name: &str) -> Option<Option<String>> {
     }
 }
 
-pub fn clock() -> ManualClock {
-    ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW))
-}
-
 pub fn signer() -> TokenSigner {
-    TokenSigner::new(support::api_key()).with_clock(clock())
+    TokenSigner::new(common::api_key()).with_clock(clock())
 }
 
 pub fn verify(token: &str) -> MemberClaims {
-    TokenVerifier::new([support::api_key()])
+    TokenVerifier::new([common::api_key()])
         .with_clock(clock())
         .verify(token)
         .expect("a valid member token")
@@ -245,7 +239,7 @@ impl Reply {
         assert_eq!(body["code"], code);
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert_eq!(body.as_object().map(|o| o.len()), Some(4));
-        assert!(!self.body.contains(support::SECRET), "leaks the key");
+        assert!(!self.body.contains(common::SECRET), "leaks the key");
         assert!(!self.body.contains("eyJ"), "leaks a JWT");
         for member in ["mem_ada", "mem_kid", "mem_evil", "member-7"] {
             assert!(!self.body.contains(member), "leaks a member id");
@@ -393,7 +387,7 @@ impl LogCapture {
             .clone();
         let log = String::from_utf8(log).expect("a UTF-8 log");
         assert!(
-            !log.contains(support::SECRET) && !log.contains("eyJ"),
+            !log.contains(common::SECRET) && !log.contains("eyJ"),
             "{log}"
         );
         let lines: Vec<String> = log.lines().map(str::to_owned).collect();

@@ -1,21 +1,11 @@
 //! An independent HS256 JWS writer for tests, built on `hmac`, `sha2` and `base64`
 //! only, so expected tokens never come from the code under test.
 
+pub use crate::common::{KEY_ID, SECRET, api_key};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use source_auth::ApiKey;
-
-/// The key id from Source's docs.
-pub const KEY_ID: &str = "key_0EipsUv2yRFxynHshisN";
-/// A fixed test-mode secret, 44 bytes.
-pub const SECRET: &str = "sk_test_51GoldenVectorsForSourceAuthRust0001";
-
-/// The fixed key.
-pub fn api_key() -> ApiKey {
-    ApiKey::new(KEY_ID, SECRET).expect("the fixed test key is valid")
-}
 
 /// base64url without padding.
 pub fn b64(bytes: impl AsRef<[u8]>) -> String {

@@ -16,8 +16,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use crate::common::{SECRET, api_key, bearer_claims};
-
 pub type HyperClient = Client<HttpConnector, Empty<Bytes>>;
 
 pub fn hyper_client() -> HyperClient {
