@@ -10,6 +10,7 @@ pub mod credential;
 pub mod error;
 #[cfg(any(feature = "axum", feature = "actix-web", feature = "test-util"))]
 mod error_body;
+mod events;
 mod id;
 pub mod identity;
 mod jws;

@@ -347,6 +347,84 @@ async fn the_layer_over_hyper_never_shows_secrets() {
     check.assert_clean();
 }
 
+/// The layer's own `tracing` events say why a request went out as it did, at the
+/// right level, and never carry a secret, a token or a header value.
+#[tokio::test]
+async fn the_layers_events_explain_each_request_and_show_no_secret() {
+    let mut check = LeakCheck::new(&[SECRET, LIVE_SECRET, USER_TOKEN]);
+    let clock = clock();
+    let echo = service_fn(|request: Request<()>| async move {
+        Ok::<_, std::convert::Infallible>(Response::new(request.headers().clone()))
+    });
+    let layer = SourceAuthLayer::api_key(api_key()).clock(clock.clone());
+    let service = layer.layer(echo);
+    let url = "https://api.sourcehealth.com/v1/members";
+    let with = |grant: MemberGrant| {
+        let mut request = Request::get(url).body(()).unwrap();
+        request.extensions_mut().insert(grant);
+        request
+    };
+    // Minted, then refreshed once the first token is due.
+    for _ in 0..2 {
+        let headers = service
+            .clone()
+            .oneshot(with(MemberGrant::caregiver(PATIENT, PARENT)))
+            .await
+            .unwrap()
+            .into_body();
+        check.wire_credential(&headers[AUTHORIZATION]);
+        clock.advance(Duration::from_secs(5 * 60));
+    }
+    // Refused, left alone, and the caller's own header kept.
+    let bad = with(MemberGrant::member(PATIENT).ttl(Duration::from_secs(25 * 3600)));
+    service.clone().oneshot(bad).await.unwrap_err();
+    let elsewhere = Request::get("https://example.com/v1/members")
+        .body(())
+        .unwrap();
+    service.clone().oneshot(elsewhere).await.unwrap();
+    let own = Request::get(url)
+        .header(AUTHORIZATION, format!("Bearer {USER_TOKEN}"))
+        .body(())
+        .unwrap();
+    service.oneshot(own).await.unwrap();
+
+    let log = log_text();
+    let events = |needle: &str| {
+        log.lines()
+            .filter(|line| line.contains(needle))
+            .collect::<Vec<_>>()
+    };
+    // Other tests of this binary log too: look at this test's caregiver mints.
+    let minted: Vec<_> = events("source-auth minted a member token")
+        .into_iter()
+        .filter(|line| line.contains("grant=\"caregiver\""))
+        .collect();
+    assert!(minted.len() >= 2, "{minted:?}");
+    for line in &minted {
+        // TRACE is on, so each mint carries the ids, and nothing more secret.
+        assert!(line.contains("TRACE"), "{line}");
+        assert!(line.contains(&format!("actor=\"{PARENT}\"")), "{line}");
+        assert!(line.contains(&format!("key_id=\"{KEY_ID}\"")), "{line}");
+        assert!(line.contains(&format!("subject=\"{PATIENT}\"")), "{line}");
+    }
+    assert!(minted.iter().any(|line| line.contains("refresh=true")));
+    assert!(minted.iter().any(|line| line.contains("refresh=false")));
+    let refused = events("source-auth refused a request");
+    assert!(
+        refused
+            .iter()
+            .any(|line| line.contains("DEBUG") && line.contains("InvalidExpiry"))
+    );
+    let left_alone = events("source-auth left a request alone");
+    assert!(
+        left_alone
+            .iter()
+            .any(|line| line.contains("host=\"example.com\""))
+    );
+    assert!(!events("kept the caller's own Authorization").is_empty());
+    check.assert_clean();
+}
+
 /// Sends `GET /v1/members` with these `Authorization` values and returns what came back.
 async fn send_raw(mock: &MockSource, values: &[&str]) -> (StatusCode, String, String) {
     let mut request = get(&format!("{}/v1/members", mock.base_url()));

@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 use crate::clock::Clock;
 use crate::credential::{ApiKey, UserToken};
 use crate::error::{Error, ErrorKind, Result};
+use crate::events;
 use crate::member::{GrantKey, MemberGrant, MemberToken, TokenSigner};
 use crate::origin::Origin;
 
@@ -168,7 +169,7 @@ impl Authorizer {
             DefaultCredential::MemberToken(token) => DefaultAuth::Token(token.clone()),
             DefaultCredential::MemberGrant(grant) => DefaultAuth::Grant {
                 grant: grant.clone(),
-                slot: TokenSlot::default(),
+                slot: TokenSlot::for_layer(),
             },
         };
         Self {
@@ -189,13 +190,21 @@ impl Authorizer {
         host: Option<&str>,
         port: Option<u16>,
     ) -> bool {
-        self.origin.matches(scheme, host, port)
+        let sends = self.origin.matches(scheme, host, port);
+        if !sends {
+            events::not_for_source(scheme, host);
+        }
+        sends
     }
 
     /// Whether a request for `uri` goes to Source and gets credentials.
     #[inline]
     pub(crate) fn sends_to_uri(&self, uri: &http::Uri) -> bool {
-        self.origin.matches_uri(uri)
+        let sends = self.origin.matches_uri(uri);
+        if !sends {
+            events::not_for_source(uri.scheme_str(), uri.host());
+        }
+        sends
     }
 
     /// Sets `Authorization` (and `Source-Live-Mode` for user tokens) on a request to
@@ -211,9 +220,12 @@ impl Authorizer {
     ) -> Result<()> {
         // On an empty map (the common case) this check is nearly free.
         if headers.contains_key(AUTHORIZATION) {
+            events::callers_authorization_kept();
             return Ok(());
         }
-        let (authorization, live_mode) = self.credential_for(requested)?;
+        let (authorization, live_mode) = self
+            .credential_for(requested)
+            .inspect_err(events::refused)?;
         headers.insert(AUTHORIZATION, authorization);
         if let Some(live_mode) = live_mode {
             headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
@@ -279,8 +291,10 @@ impl Authorizer {
 
     fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<HeaderValue> {
         let signer = self.signer()?;
-        slot.authorization(&*self.clock, &self.refresh, grant, |grant| {
-            signer.sign(grant)
+        slot.authorization(&*self.clock, &self.refresh, grant, |grant, refresh| {
+            let token = signer.sign(grant)?;
+            events::minted(grant, signer.key_id(), &token, refresh);
+            Ok(token)
         })
     }
 

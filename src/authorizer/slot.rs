@@ -71,9 +71,11 @@ struct Minted {
 static NEXT_MINT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// This thread's own copy of the token it last sent. Clones of one shared header
-    /// value all bump one reference count, which threads sending at once would fight
-    /// over; a copy per thread keeps the hot path free of shared writes.
+    /// This thread's own copy of the layer's own token, which every request of a
+    /// member layer sends. Clones of one shared header value all bump one reference
+    /// count, which threads sending at once would fight over; a copy per thread keeps
+    /// that hot path free of shared writes. Per-request grants' slots do not use it:
+    /// requests alternating between members would re-copy the header every time.
     static THREAD_COPY: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
 }
 
@@ -99,7 +101,10 @@ impl Minted {
         }
     }
 
-    fn authorization(&self) -> HeaderValue {
+    fn authorization(&self, copy_per_thread: bool) -> HeaderValue {
+        if !copy_per_thread {
+            return self.authorization.clone();
+        }
         THREAD_COPY.with_borrow_mut(|copy| match copy {
             Some((id, value)) if *id == self.id => value.clone(),
             _ => {
@@ -119,11 +124,22 @@ pub(crate) struct TokenSlot {
     current: ArcSwapOption<Minted>,
     /// Held while minting so that concurrent requests on a stale token mint once.
     minting: Mutex<()>,
+    /// Whether each thread keeps its own copy of the header (see [`THREAD_COPY`]).
+    copy_per_thread: bool,
 }
 
 impl TokenSlot {
+    /// The slot of a layer's own grant, read by every request it sends.
+    pub(crate) fn for_layer() -> Self {
+        Self {
+            copy_per_thread: true,
+            ..Self::default()
+        }
+    }
+
     /// The `Authorization` value to send now for `grant`, minting a token with
-    /// `sign` unless the cached one is fresh and satisfies the grant.
+    /// `sign` unless the cached one is fresh and satisfies the grant; `sign` is told
+    /// whether it replaces an earlier token.
     ///
     /// A cached token satisfies a grant whose latest allowed `exp` (now plus its
     /// TTL, or its fixed expiry) is not before the token's own: a token never
@@ -133,7 +149,7 @@ impl TokenSlot {
         clock: &dyn Clock,
         policy: &RefreshPolicy,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant) -> Result<MemberToken>,
+        sign: impl FnOnce(&MemberGrant, bool) -> Result<MemberToken>,
     ) -> Result<HeaderValue> {
         let now = clock.now();
         // Also refuses a grant that could not be signed now, hit or miss alike.
@@ -149,7 +165,8 @@ impl TokenSlot {
         if let Some(fresh) = self.fresh(clock, now, latest_exp) {
             return Ok(fresh);
         }
-        match sign(grant) {
+        let refresh = self.current.load().is_some();
+        match sign(grant, refresh) {
             Ok(token) => {
                 let minted = Minted::new(&token, now, clock.monotonic(), policy);
                 let authorization = minted.authorization.clone();
@@ -163,7 +180,7 @@ impl TokenSlot {
                         && now < old.expires_at
                         && clock.monotonic() < old.expiry_deadline =>
                 {
-                    Ok(old.authorization())
+                    Ok(old.authorization(self.copy_per_thread))
                 }
                 _ => Err(error),
             },
@@ -177,7 +194,7 @@ impl TokenSlot {
                     && now < minted.refresh_at
                     && clock.monotonic() < minted.refresh_deadline =>
             {
-                Some(minted.authorization())
+                Some(minted.authorization(self.copy_per_thread))
             }
             _ => None,
         }
@@ -203,7 +220,7 @@ mod tests {
         TokenSigner::new(key).with_clock(clock.clone())
     }
 
-    fn refused(_: &MemberGrant) -> Result<MemberToken> {
+    fn refused(_: &MemberGrant, _: bool) -> Result<MemberToken> {
         Err(Error::new(ErrorKind::Signing, "refused for the test"))
     }
 
@@ -221,14 +238,14 @@ mod tests {
             Self {
                 signer: signer(&clock),
                 clock,
-                slot: TokenSlot::default(),
+                slot: TokenSlot::for_layer(),
                 policy: RefreshPolicy::default(),
             }
         }
 
         fn send(&self, grant: &MemberGrant) -> Result<HeaderValue> {
             self.slot
-                .authorization(&self.clock, &self.policy, grant, |g| self.signer.sign(g))
+                .authorization(&self.clock, &self.policy, grant, |g, _| self.signer.sign(g))
         }
 
         fn send_refused(&self, grant: &MemberGrant) -> Result<HeaderValue> {
