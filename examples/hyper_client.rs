@@ -20,7 +20,7 @@ async fn main() -> Result<(), BoxError> {
     source.set_relationship("mem_patient1", "mem_parent1", RelationshipStatus::Active)?;
 
     let client = ServiceBuilder::new()
-        .layer(SourceAuthLayer::api_key(key).base_url(source.base_url())?)
+        .layer(SourceAuthLayer::new(key).base_url(source.base_url())?)
         .service(Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>());
 
     // With the layer's credential: the API key.

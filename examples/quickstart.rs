@@ -81,7 +81,7 @@ fn api_key_cases(key: ApiKey, base_url: &str) -> Result<Vec<Case>, BoxError> {
     Ok(vec![
         (
             "API key, Bearer",
-            SourceAuthLayer::api_key(key.clone()).base_url(base_url)?,
+            SourceAuthLayer::new(key.clone()).base_url(base_url)?,
             path.clone(),
         ),
         (
@@ -116,7 +116,7 @@ async fn mock_cases() -> Result<(MockSource, Vec<Case>), BoxError> {
     cases.extend([
         (
             "user token, test data",
-            SourceAuthLayer::user_token(user).base_url(url)?,
+            SourceAuthLayer::new(user).base_url(url)?,
             "/v1/members".to_owned(),
         ),
         (

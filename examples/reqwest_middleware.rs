@@ -1,8 +1,7 @@
-//! SourceAuthMiddleware in a reqwest-middleware client, against a local MockSource.
+//! SourceAuthLayer as middleware in a reqwest-middleware client, against a local MockSource.
 //!
 //! `cargo run --example reqwest_middleware --features reqwest`
 
-use source_auth::reqwest::SourceAuthMiddleware;
 use source_auth::testing::{MockSource, RelationshipStatus};
 use source_auth::{ApiKey, BoxError, MemberGrant, SourceAuthLayer, TokenSigner};
 
@@ -17,7 +16,7 @@ async fn main() -> Result<(), BoxError> {
     let layer = SourceAuthLayer::member(TokenSigner::new(key), MemberGrant::member("mem_parent1"))
         .base_url(source.base_url())?;
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(SourceAuthMiddleware::new(layer))
+        .with(layer)
         .build();
 
     let url = format!("{}/v1/members/mem_patient1", source.base_url());

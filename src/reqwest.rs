@@ -1,10 +1,10 @@
 //! reqwest integration: `reqwest::Client` as a tower service, and reqwest-middleware.
 //!
 //! [`SourceAuth`] implements `tower::Service<reqwest::Request>`, so
-//! `ServiceBuilder::new().layer(SourceAuthLayer::…).service(reqwest::Client::new())`
-//! works with no bridge crate. For reqwest-middleware 0.5, turn the same layer into
-//! a [`SourceAuthMiddleware`]; per-request overrides then come from
-//! `RequestBuilder::with_extension(grant_or_token)`.
+//! `ServiceBuilder::new().layer(SourceAuthLayer::new(…)).service(reqwest::Client::new())`
+//! works with no bridge crate. For reqwest-middleware 0.5 the layer itself is the
+//! middleware, `ClientBuilder::new(client).with(SourceAuthLayer::new(…))`;
+//! per-request overrides then also come from `RequestBuilder::with_extension`.
 //!
 //! A `MemberGrant` or `MemberToken` overrides the layer's credential on both paths:
 //! in the extensions of an `http::Request` converted with
@@ -23,12 +23,11 @@
 //!
 //! ```no_run
 //! use source_auth::{ApiKey, MemberGrant, SourceAuthLayer};
-//! use source_auth::reqwest::SourceAuthMiddleware;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let key = ApiKey::from_env()?;
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-//!     .with(SourceAuthMiddleware::new(SourceAuthLayer::api_key(key)))
+//!     .with(SourceAuthLayer::new(key))
 //!     .build();
 //!
 //! // This request acts as a member instead of with the API key.
@@ -42,7 +41,7 @@
 //! # }
 //! ```
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 
 use http::Extensions;
@@ -120,38 +119,17 @@ where
     }
 }
 
-/// reqwest-middleware 0.5 middleware that authenticates requests to Source.
-///
-/// Built from a [`SourceAuthLayer`], whose configuration and token cache it shares.
-#[derive(Clone, Debug)]
-pub struct SourceAuthMiddleware {
-    authorizer: Arc<Authorizer>,
-}
-
-impl SourceAuthMiddleware {
-    /// Middleware configured like `layer`.
-    pub fn new(layer: SourceAuthLayer) -> Self {
-        Self {
-            authorizer: layer.authorizer().clone(),
-        }
-    }
-}
-
-impl From<SourceAuthLayer> for SourceAuthMiddleware {
-    fn from(layer: SourceAuthLayer) -> Self {
-        Self::new(layer)
-    }
-}
-
+/// The layer is also reqwest-middleware 0.5 middleware, sharing its configuration
+/// and token cache: `ClientBuilder::new(client).with(layer)`.
 #[async_trait::async_trait]
-impl Middleware for SourceAuthMiddleware {
+impl Middleware for SourceAuthLayer {
     async fn handle(
         &self,
         request: reqwest::Request,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let request = authorize(&self.authorizer, request, Some(extensions))
+        let request = authorize(self.authorizer(), request, Some(extensions))
             .map_err(reqwest_middleware::Error::middleware)?;
         next.run(request, extensions).await
     }

@@ -58,7 +58,7 @@ async fn claims_for(
 }
 
 fn key_layer(clock: &ManualClock) -> SourceAuthLayer {
-    SourceAuthLayer::api_key(api_key()).clock(clock.clone())
+    SourceAuthLayer::api_key(api_key()).with_clock(clock.clone())
 }
 
 fn signer(clock: &ManualClock) -> TokenSigner {
@@ -90,7 +90,7 @@ async fn each_credential_sets_its_headers_all_sensitive() {
             Some("false"),
         ),
         (
-            SourceAuthLayer::member_token(token.clone()).clock(clock.clone()),
+            SourceAuthLayer::member_token(token.clone()).with_clock(clock.clone()),
             Some(format!("Bearer {}", token.as_str())),
             None,
         ),
@@ -318,7 +318,7 @@ async fn a_ready_made_token_is_refused_once_expired() {
     let token: MemberToken = signer(&clock)
         .sign(&MemberGrant::member("mem_1").ttl(MINUTE))
         .unwrap();
-    let layer = SourceAuthLayer::member_token(token).clock(clock.clone());
+    let layer = SourceAuthLayer::member_token(token).with_clock(clock.clone());
     assert!(authorization(&layer, NO_EXTENSION).await.is_ok());
     clock.advance(MINUTE);
     assert_eq!(

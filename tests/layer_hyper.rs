@@ -161,7 +161,7 @@ async fn a_member_request_bounced_off_site_and_back_never_gets_the_key() {
     source.redirect_to(elsewhere.url("/redirect"));
     let clock = clock();
     let layer = SourceAuthLayer::api_key(api_key())
-        .clock(clock.clone())
+        .with_clock(clock.clone())
         .base_url(&source.base_url)
         .unwrap();
     redirecting_client(layer)
@@ -187,7 +187,7 @@ async fn a_request_that_cannot_be_authorized_is_not_sent() {
     let server = Recorder::start().await;
     let clock = clock();
     let layer = SourceAuthLayer::api_key(api_key())
-        .clock(clock.clone())
+        .with_clock(clock.clone())
         .base_url(&server.base_url)
         .unwrap();
 
@@ -254,7 +254,7 @@ async fn an_expired_token_is_never_sent() {
         .sign(&MemberGrant::member("mem_1").ttl(Duration::from_secs(60)))
         .unwrap();
     let layer = SourceAuthLayer::member_token(token.clone())
-        .clock(clock.clone())
+        .with_clock(clock.clone())
         .base_url(&server.base_url)
         .unwrap();
 
@@ -264,7 +264,7 @@ async fn an_expired_token_is_never_sent() {
     assert_eq!(err.kind(), ErrorKind::Expired);
     // The same for a token passed per request.
     let per_request = SourceAuthLayer::api_key(api_key())
-        .clock(clock.clone())
+        .with_clock(clock.clone())
         .base_url(&server.base_url)
         .unwrap();
     let request = get_with(&server.url("/v1/x"), token);

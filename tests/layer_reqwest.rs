@@ -8,7 +8,6 @@ mod support;
 use std::time::Duration;
 
 use common::{SECRET, api_key, bearer_claims};
-use source_auth::reqwest::SourceAuthMiddleware;
 use source_auth::{ErrorKind, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner, UserToken};
 use support::Recorder;
 use tower::{ServiceBuilder, ServiceExt};
@@ -19,11 +18,11 @@ fn middleware_client(
     clock: &ManualClock,
 ) -> reqwest_middleware::ClientWithMiddleware {
     let layer = SourceAuthLayer::api_key(api_key())
-        .clock(clock.clone())
+        .with_clock(clock.clone())
         .base_url(&server.base_url)
         .unwrap();
     reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(SourceAuthMiddleware::new(layer))
+        .with(layer)
         .build()
 }
 
@@ -174,7 +173,7 @@ async fn a_converted_request_keeps_its_member_grant_on_the_tower_path() {
     let server = Recorder::start().await;
     let clock = common::clock();
     let layer = SourceAuthLayer::api_key(api_key())
-        .clock(clock.clone())
+        .with_clock(clock.clone())
         .base_url(&server.base_url)
         .unwrap();
     let client = ServiceBuilder::new()

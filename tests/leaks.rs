@@ -310,7 +310,7 @@ async fn the_layer_over_hyper_never_shows_secrets() {
     let err = client.oneshot(bad_grant).await.unwrap_err();
     check.error("layer error", err.as_ref());
     let expired = SourceAuthLayer::member_token(minted.clone())
-        .clock(ManualClock::new(
+        .with_clock(ManualClock::new(
             minted.expires_at() + Duration::from_secs(60),
         ))
         .base_url(base)
@@ -356,7 +356,7 @@ async fn the_layers_events_explain_each_request_and_show_no_secret() {
     let echo = service_fn(|request: Request<()>| async move {
         Ok::<_, std::convert::Infallible>(Response::new(request.headers().clone()))
     });
-    let layer = SourceAuthLayer::api_key(api_key()).clock(clock.clone());
+    let layer = SourceAuthLayer::api_key(api_key()).with_clock(clock.clone());
     let service = layer.layer(echo);
     let url = "https://api.sourcehealth.com/v1/members";
     let with = |grant: MemberGrant| {
@@ -529,8 +529,6 @@ async fn mock_source_never_echoes_a_credential() {
 #[cfg(feature = "reqwest")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reqwest_and_its_middleware_never_show_secrets() {
-    use source_auth::reqwest::SourceAuthMiddleware;
-
     let mut check = LeakCheck::new(&[SECRET, LIVE_SECRET, USER_TOKEN]);
     let mock = mock().await;
     let base = mock.base_url();
@@ -561,10 +559,9 @@ async fn reqwest_and_its_middleware_never_show_secrets() {
     let layer = SourceAuthLayer::member(signer, MemberGrant::member(PARENT))
         .base_url(base)
         .unwrap();
-    let middleware = SourceAuthMiddleware::new(layer);
-    check.debug("SourceAuthMiddleware", &middleware);
+    check.debug("SourceAuthLayer as middleware", &layer);
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(middleware)
+        .with(layer)
         .build();
     let response = client
         .get(&url)

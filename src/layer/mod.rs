@@ -8,11 +8,17 @@
 //!
 //! | built with | each request to Source gets |
 //! |---|---|
-//! | [`SourceAuthLayer::api_key`] / [`new`](SourceAuthLayer::new) with an [`ApiKey`] | `Bearer sk_…` |
+//! [`SourceAuthLayer::new`] takes any [`Credential`]; the named constructors are
+//! the explicit forms, and the only way to ask for what `new` cannot infer.
+//!
+//! | built with | each request to Source gets |
+//! |---|---|
+//! | [`new`](SourceAuthLayer::new) with an [`ApiKey`], or [`api_key`](SourceAuthLayer::api_key) | `Bearer sk_…` |
 //! | [`SourceAuthLayer::api_key_basic`] | `Basic base64("sk_…:")` |
-//! | [`SourceAuthLayer::user_token`] | `Bearer …` and `Source-Live-Mode` |
-//! | [`SourceAuthLayer::member_token`] | `Bearer <jwt>`, refused once expired |
+//! | `new` with a [`UserToken`], or [`user_token`](SourceAuthLayer::user_token) | `Bearer …` and `Source-Live-Mode` |
+//! | `new` with a [`MemberToken`], or [`member_token`](SourceAuthLayer::member_token) | `Bearer <jwt>`, refused once expired |
 //! | [`SourceAuthLayer::member`] | a member token minted, cached and refreshed before it expires |
+//! | [`SourceAuthLayer::per_request`] | only the credential each request carries |
 //!
 //! A [`MemberGrant`] or [`MemberToken`] in a request's extensions overrides the
 //! layer's credential for that request: it goes out with that credential or not at
@@ -73,7 +79,7 @@
 //!     Ok::<_, Infallible>(Response::new(auth))
 //! });
 //! let client = ServiceBuilder::new()
-//!     .layer(SourceAuthLayer::api_key(key))
+//!     .layer(SourceAuthLayer::new(key))
 //!     .service(client);
 //!
 //! // To Source: authorized, and the header is marked sensitive.
@@ -227,8 +233,9 @@ impl SourceAuthLayer {
         self.reconfigure(|config| config.grant_cache_capacity = capacity)
     }
 
-    /// Reads the time from `clock` for signing, refreshing and expiry checks.
-    pub fn clock(self, clock: impl Clock) -> Self {
+    /// Reads the time from `clock` for signing, refreshing and expiry checks, as
+    /// `TokenSigner::with_clock` and `TokenVerifier::with_clock` do.
+    pub fn with_clock(self, clock: impl Clock) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(clock);
         self.reconfigure(|config| config.clock = Some(clock))
     }
