@@ -6,8 +6,6 @@
 //! other origin pass through untouched, and an `Authorization` header the caller
 //! set is kept.
 //!
-//! | built with | each request to Source gets |
-//! |---|---|
 //! [`SourceAuthLayer::new`] takes any [`Credential`]; the named constructors are
 //! the explicit forms, and the only way to ask for what `new` cannot infer.
 //!
