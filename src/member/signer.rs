@@ -109,6 +109,16 @@ impl TokenSigner {
     }
 }
 
+impl fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSigner")
+            .field("key_id", &self.key_id)
+            .field("clock", &self.clock)
+            .field("iat_backdate", &self.iat_backdate)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,15 +163,5 @@ mod tests {
                 ErrorKind::InvalidScope
             );
         }
-    }
-}
-
-impl fmt::Debug for TokenSigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenSigner")
-            .field("key_id", &self.key_id)
-            .field("clock", &self.clock)
-            .field("iat_backdate", &self.iat_backdate)
-            .finish_non_exhaustive()
     }
 }
