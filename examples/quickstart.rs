@@ -100,6 +100,11 @@ async fn mock_cases() -> Result<(MockSource, Vec<Case>), BoxError> {
         "sk_test_QuickstartDemoKeyForMockSource0",
     )?;
     let user = UserToken::new("ut_quickstart_demo_user")?.live_mode(false);
+    // Well formed, but never given to MockSource: what a revoked key gets.
+    let unknown = ApiKey::new(
+        "key_1RevokedDemoKey",
+        "sk_test_QuickstartRevokedKeyForMockSrc0",
+    )?;
     let (patient, parent, stranger) = ("mem_patient1", "mem_parent1", "mem_stranger1");
 
     let mock = MockSource::start().await?;
@@ -133,6 +138,11 @@ async fn mock_cases() -> Result<(MockSource, Vec<Case>), BoxError> {
             "caregiver token, no relationship",
             as_member(MemberGrant::caregiver(patient, stranger))?,
             record,
+        ),
+        (
+            "API key Source does not know",
+            SourceAuthLayer::new(unknown).base_url(url)?,
+            "/v1/members".to_owned(),
         ),
     ]);
     Ok((mock, cases))
