@@ -76,6 +76,12 @@ impl ExtractorConfig {
         self
     }
 
+    /// The scopes set with [`scopes`](Self::scopes): the same pair of names as on
+    /// [`MemberGrant`].
+    pub fn scopes_granted(&self) -> &[String] {
+        self.scopes.as_deref().unwrap_or_default()
+    }
+
     /// The path parameter holding the cared-for member's id (default `member_id`).
     pub fn subject_param(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.subject_param = name.into();
@@ -397,6 +403,13 @@ mod tests {
             bad_scope.sign(Some("mem_ada"), None).unwrap_err(),
             SourceRejection::SigningFailed
         );
+    }
+
+    #[test]
+    fn scopes_read_back_as_set() {
+        assert!(ExtractorConfig::new().scopes_granted().is_empty());
+        let config = ExtractorConfig::new().scopes(["read", "write"]);
+        assert_eq!(config.scopes_granted(), ["read", "write"]);
     }
 
     #[test]

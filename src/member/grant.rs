@@ -108,7 +108,8 @@ impl MemberGrant {
         self.key.actor.as_deref()
     }
 
-    /// The scopes to grant.
+    /// The scopes set with [`scopes`](Self::scopes). The setter keeps the claim's
+    /// name, so the getter cannot; `ExtractorConfig` uses the same pair.
     pub fn scopes_granted(&self) -> &[String] {
         &self.key.scopes
     }
