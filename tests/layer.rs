@@ -329,3 +329,20 @@ async fn a_ready_made_token_is_refused_once_expired() {
         ErrorKind::Expired
     );
 }
+
+/// As tower-http's futures do, a response future polled again after it finished
+/// panics with a clear message rather than invent an error.
+#[test]
+#[should_panic(expected = "`ResponseFuture` polled after completion")]
+fn a_finished_future_polled_again_panics() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use tower::Service;
+
+    let echo = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let mut service = SourceAuthLayer::per_request(signer(&clock())).layer(echo);
+    let mut future = Box::pin(service.call(Request::get(URL).body(()).unwrap()));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(Err(_))));
+    let _ = future.as_mut().poll(&mut cx);
+}
