@@ -210,10 +210,7 @@ fn token_response(token: &MemberToken) -> HttpResponse {
 
 #[cfg(feature = "application")]
 #[cfg_attr(docsrs, doc(cfg(feature = "application")))]
-pub use crate::application::extract::ApplicationRejection;
-#[cfg(feature = "application")]
-#[cfg_attr(docsrs, doc(cfg(feature = "application")))]
-pub use application::SourceApplication;
+pub use application::{ApplicationRejection, SourceApplication};
 
 #[cfg(feature = "application")]
 mod application {
@@ -271,7 +268,7 @@ mod application {
 
     use super::app_data;
     use crate::application::ApplicationVerifier;
-    use crate::application::extract::ApplicationRejection;
+    pub use crate::application::extract::ApplicationRejection;
     use crate::extract::JSON;
 
     impl ResponseError for ApplicationRejection {

@@ -294,10 +294,7 @@ fn token_response(token: &MemberToken) -> Response {
 
 #[cfg(feature = "application")]
 #[cfg_attr(docsrs, doc(cfg(feature = "application")))]
-pub use crate::application::extract::ApplicationRejection;
-#[cfg(feature = "application")]
-#[cfg_attr(docsrs, doc(cfg(feature = "application")))]
-pub use application::SourceApplication;
+pub use application::{ApplicationRejection, SourceApplication};
 
 #[cfg(feature = "application")]
 mod application {
@@ -352,7 +349,7 @@ mod application {
     pub use crate::application::extract::SourceApplication;
 
     use crate::application::ApplicationVerifier;
-    use crate::application::extract::ApplicationRejection;
+    pub use crate::application::extract::ApplicationRejection;
     use crate::extract::JSON;
 
     impl IntoResponse for ApplicationRejection {
