@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes each target in turn, one process at a time, for a bounded time.
 #
-#   fuzz/run.sh [SECONDS] [TARGET...]    (default: 30 s for each of the four targets)
+#   fuzz/run.sh [SECONDS] [TARGET...]    (default: 30 s for each of the five targets)
 #
 # Runs on stable: RUSTC_BOOTSTRAP=1 lets cargo fuzz pass its nightly-only flags.
 # New inputs go to fuzz/corpus/<target> (not committed); the committed
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-30}"
 shift || true
 if [ "$#" -eq 0 ]; then
-  set -- verify credentials grant authorization
+  set -- verify credentials grant authorization application
 fi
 
 export RUSTC_BOOTSTRAP=1

@@ -25,6 +25,9 @@
 //! [`token_endpoint`] and [`caregiver_token_endpoint`] answer
 //! `{"token":"…","expires_at":<unix seconds>}` with `Cache-Control: no-store`.
 //!
+//! With the `application` feature, [`SourceApplication`] verifies the application
+//! token a Source frame plugin sends (see its docs).
+//!
 //! ```
 //! use std::future::{Ready, ready};
 //!
@@ -203,4 +206,105 @@ fn token_response(token: &MemberToken) -> HttpResponse {
         .content_type(JSON)
         .insert_header((CACHE_CONTROL, NO_STORE))
         .body(token_body(token))
+}
+
+#[cfg(feature = "application")]
+#[cfg_attr(docsrs, doc(cfg(feature = "application")))]
+pub use application::{ApplicationRejection, SourceApplication};
+
+#[cfg(feature = "application")]
+mod application {
+    use std::future::{Ready, ready};
+
+    use actix_web::dev::Payload;
+    use actix_web::http::StatusCode;
+    use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+    use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
+
+    /// A request from a Source frame plugin, with its verified application token.
+    ///
+    /// It reads `Authorization: Bearer <token>` and verifies the token with the
+    /// [`ApplicationVerifier`] from the app data (`.app_data(verifier)` or
+    /// `.app_data(web::Data::new(verifier))`). The rules and responses are those of
+    /// `source_auth::axum::SourceApplication` (RFC 6750, Source's JSON error body,
+    /// never the token; see [`ApplicationRejection`]); without a verifier in the
+    /// app data every request gets a 500 and an error log line.
+    ///
+    /// Do not use actix-web's `Option<SourceApplication>` to make the token
+    /// optional: actix-web turns *every* error into `None`, so a forged, expired
+    /// or misconfigured token would look the same as no token. Read the
+    /// `Authorization` header yourself and extract `SourceApplication` only when
+    /// it is there.
+    ///
+    /// ```
+    /// use actix_web::{App, test, web};
+    /// use source_auth::actix::SourceApplication;
+    /// use source_auth::application::ApplicationVerifier;
+    /// use source_auth::testing::MockSource;
+    ///
+    /// async fn whoami(plugin: SourceApplication) -> String {
+    ///     plugin.claims.user
+    /// }
+    ///
+    /// # #[actix_web::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let source = MockSource::start().await?;
+    /// let verifier = ApplicationVerifier::new("app_demo1", [source.application("app_demo1")?]);
+    /// let app = test::init_service(
+    ///     App::new().app_data(verifier).route("/whoami", web::get().to(whoami)),
+    /// )
+    /// .await;
+    ///
+    /// let token = source.application_token("app_demo1", "usr_ada1")?;
+    /// let request = test::TestRequest::get()
+    ///     .uri("/whoami")
+    ///     .insert_header(("authorization", format!("Bearer {token}")))
+    ///     .to_request();
+    /// assert_eq!(test::call_and_read_body(&app, request).await, "usr_ada1");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub use crate::application::extract::SourceApplication;
+
+    use super::app_data;
+    use crate::application::ApplicationVerifier;
+    pub use crate::application::extract::ApplicationRejection;
+    use crate::extract::JSON;
+
+    impl ResponseError for ApplicationRejection {
+        fn status_code(&self) -> StatusCode {
+            // actix-web has its own `StatusCode` type; every status used here exists in both.
+            StatusCode::from_u16(self.status().as_u16())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+
+        fn error_response(&self) -> HttpResponse {
+            let mut response = HttpResponse::build(self.status_code());
+            response.content_type(JSON);
+            if let Some(challenge) = self.www_authenticate() {
+                response.insert_header((WWW_AUTHENTICATE, challenge));
+            }
+            response.body(self.body_text())
+        }
+    }
+
+    impl FromRequest for SourceApplication {
+        type Error = actix_web::Error;
+        type Future = Ready<Result<Self, Self::Error>>;
+
+        fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+            let Some(verifier) = app_data::<ApplicationVerifier>(req) else {
+                tracing::error!(
+                    "cannot verify a Source application token: no ApplicationVerifier in the \
+                     actix-web app data; add `.app_data(verifier)` to the App"
+                );
+                return ready(Err(ApplicationRejection::Misconfigured.into()));
+            };
+            let values = req.headers().get_all(AUTHORIZATION);
+            ready(
+                Self::authenticate(values.map(|value| value.as_bytes()), &verifier)
+                    .map_err(Into::into),
+            )
+        }
+    }
 }

@@ -25,6 +25,9 @@
 //! [`token_endpoint`] and [`caregiver_token_endpoint`] answer
 //! `{"token":"…","expires_at":<unix seconds>}` with `Cache-Control: no-store`.
 //!
+//! With the `application` feature, [`SourceApplication`] verifies the application
+//! token a Source frame plugin sends (see its docs).
+//!
 //! ```
 //! use axum::Router;
 //! use axum::body::Body;
@@ -287,4 +290,119 @@ fn token_response(token: &MemberToken) -> Response {
         token_body(token),
     )
         .into_response()
+}
+
+#[cfg(feature = "application")]
+#[cfg_attr(docsrs, doc(cfg(feature = "application")))]
+pub use application::{ApplicationRejection, SourceApplication};
+
+#[cfg(feature = "application")]
+mod application {
+    use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+    use axum::http::HeaderValue;
+    use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+    use axum::http::request::Parts;
+    use axum::response::{IntoResponse, Response};
+
+    /// A request from a Source frame plugin, with its verified application token.
+    ///
+    /// It reads `Authorization: Bearer <token>` and verifies the token with the
+    /// [`ApplicationVerifier`] taken from the router state through [`FromRef`].
+    /// Rejections follow RFC 6750, with Source's JSON error body and never the
+    /// token: no token (or another scheme) is 401 with `WWW-Authenticate: Bearer`;
+    /// a refused token 401 with `Bearer error="invalid_token"`; a malformed or
+    /// repeated header 400 (see [`ApplicationRejection`]).
+    ///
+    /// `Option<SourceApplication>` is `None` only when the request has no
+    /// `Authorization` header at all; a token that is there and wrong is still
+    /// rejected.
+    ///
+    /// ```
+    /// use axum::{Router, body::Body, http::Request, routing::get};
+    /// use source_auth::application::ApplicationVerifier;
+    /// use source_auth::axum::SourceApplication;
+    /// use source_auth::testing::MockSource;
+    /// use tower::ServiceExt;
+    ///
+    /// async fn whoami(plugin: SourceApplication) -> String {
+    ///     plugin.claims.user
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let source = MockSource::start().await?;
+    /// let verifier = ApplicationVerifier::new("app_demo1", [source.application("app_demo1")?]);
+    /// let app = Router::new().route("/whoami", get(whoami)).with_state(verifier);
+    ///
+    /// let token = source.application_token("app_demo1", "usr_ada1")?;
+    /// let request = Request::get("/whoami").header("authorization", format!("Bearer {token}"));
+    /// let response = app.clone().oneshot(request.body(Body::empty())?).await?;
+    /// let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+    /// assert_eq!(body, "usr_ada1");
+    ///
+    /// let response = app.oneshot(Request::get("/whoami").body(Body::empty())?).await?;
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub use crate::application::extract::SourceApplication;
+
+    use crate::application::ApplicationVerifier;
+    pub use crate::application::extract::ApplicationRejection;
+    use crate::extract::JSON;
+
+    impl IntoResponse for ApplicationRejection {
+        fn into_response(self) -> Response {
+            let mut response = (
+                self.status(),
+                [(CONTENT_TYPE, HeaderValue::from_static(JSON))],
+                self.body_text(),
+            )
+                .into_response();
+            if let Some(challenge) = self.www_authenticate() {
+                response
+                    .headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            response
+        }
+    }
+
+    impl<S> FromRequestParts<S> for SourceApplication
+    where
+        ApplicationVerifier: FromRef<S>,
+        S: Send + Sync,
+    {
+        type Rejection = ApplicationRejection;
+
+        async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+            let values = parts.headers.get_all(AUTHORIZATION).iter();
+            Self::authenticate(
+                values.map(HeaderValue::as_bytes),
+                &ApplicationVerifier::from_ref(state),
+            )
+        }
+    }
+
+    /// `None` only without an `Authorization` header; any token present is checked.
+    impl<S> OptionalFromRequestParts<S> for SourceApplication
+    where
+        ApplicationVerifier: FromRef<S>,
+        S: Send + Sync,
+    {
+        type Rejection = ApplicationRejection;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            state: &S,
+        ) -> Result<Option<Self>, Self::Rejection> {
+            if !parts.headers.contains_key(AUTHORIZATION) {
+                return Ok(None);
+            }
+            <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+                .await
+                .map(Some)
+        }
+    }
 }

@@ -59,6 +59,17 @@ pub enum ErrorKind {
     /// Encoding a signed token failed; this does not happen with well-behaved
     /// dependencies, and is reported rather than assumed away.
     Signing,
+    /// An application key is not a public Ed25519 JWK (`kty` `OKP`, `crv`
+    /// `Ed25519`, a 32-byte `x`, no private `d`).
+    InvalidApplicationKey,
+    /// An application id is not `app_` followed by letters and digits.
+    InvalidApplicationId,
+    /// An application token's `iss` is not `sourcehealth`.
+    WrongIssuer,
+    /// An application token is for another application than the verifier's.
+    WrongApplication,
+    /// A Source user id (`usr`) is not `usr_` followed by letters and digits.
+    InvalidUserId,
 }
 
 /// The error returned by every fallible operation in this crate.

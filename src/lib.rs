@@ -4,6 +4,13 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![warn(clippy::await_holding_lock)]
 
+#[cfg(any(
+    feature = "test-util",
+    all(feature = "application", any(feature = "axum", feature = "actix-web"))
+))]
+// Its types are public through `testing` (test-util); the extractors use it privately.
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
+mod authorization;
 mod authorizer;
 pub mod clock;
 pub mod credential;
@@ -24,6 +31,9 @@ mod extract;
 #[cfg(feature = "actix-web")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix-web")))]
 pub mod actix;
+#[cfg(feature = "application")]
+#[cfg_attr(docsrs, doc(cfg(feature = "application")))]
+pub mod application;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;

@@ -68,6 +68,11 @@ fn authorization() {
     replay("authorization", harness::authorization);
 }
 
+#[test]
+fn application() {
+    replay("application", harness::application);
+}
+
 /// Found by `grant` (`regressions/grant/sign-token-over-8-kib`): `sign` made tokens
 /// of any size, and those over 8 KiB were then refused by every verifier,
 /// MockSource's included. Now a grant carries at most 32 scopes and 1 KiB of them,

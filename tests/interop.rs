@@ -1,5 +1,6 @@
 //! Interop with real peers: Node's `jose` (what Source's official client signs with)
-//! and Python's PyJWT.
+//! and Python's PyJWT, for member tokens and (with the `application` feature)
+//! application tokens.
 //!
 //! The peers are installed under the target directory on first use, once even when
 //! several tests or test processes start together. When they cannot be installed
@@ -23,6 +24,8 @@ const CAREGIVER: &str = "mem_2bXq9VtLm4Rk7WcP1sZd";
 /// What to install; the marker file `.installed` in each peer's folder records it.
 const JOSE: &str = "jose@6";
 const PYJWT: &str = "PyJWT>=2.10,<3";
+/// PyJWT's EdDSA runs on `cryptography`.
+const CRYPTOGRAPHY: &str = "cryptography>=44,<51";
 
 fn api_key() -> ApiKey {
     ApiKey::new(KEY_ID, SECRET).expect("the interop key is valid")
@@ -123,7 +126,7 @@ fn install_jose() -> PathBuf {
 
 fn install_pyjwt() -> PathBuf {
     let dir = interop_dir().join("python");
-    install_once(&dir, PYJWT, None, || {
+    install_once(&dir, &format!("{PYJWT} {CRYPTOGRAPHY}"), None, || {
         let mut pip = Command::new("python3");
         // `--target` leaves the system's packages alone, so a Debian Python that
         // refuses plain installs (PEP 668) may allow this one.
@@ -135,6 +138,7 @@ fn install_pyjwt() -> PathBuf {
                 "--no-input",
                 "--quiet",
                 PYJWT,
+                CRYPTOGRAPHY,
             ]);
         pip
     });
@@ -284,4 +288,103 @@ fn jose_token_signed_with_another_secret_is_rejected() {
     );
     let err = TokenVerifier::new([api_key()]).verify(&token).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidToken);
+}
+
+/// Application tokens: jose signs them as Source does and the crate verifies them;
+/// MockSource's verify in jose and PyJWT.
+#[cfg(feature = "application")]
+mod application {
+    use serde_json::{Value, json};
+    use source_auth::ErrorKind;
+    use source_auth::application::{ApplicationKey, ApplicationVerifier};
+    use source_auth::testing::MockSource;
+
+    use super::{Peer, now_secs};
+
+    const APP: &str = "app_5QW8j1oKqQjNaPk4Hv3f";
+    const USER: &str = "usr_2bXq9VtLm4Rk7WcP1sZd";
+
+    /// A token jose signs with a fresh Ed25519 key, and that key's public JWK.
+    fn jose_token(claims: &Value) -> (String, String) {
+        let answer =
+            Peer::Jose.ask(&json!({ "op": "sign_application", "claims": claims, "kid": APP }));
+        let token = answer["token"]
+            .as_str()
+            .expect("jose answers a token")
+            .to_owned();
+        (token, answer["jwk"].to_string())
+    }
+
+    #[test]
+    fn jose_application_tokens_verify_in_the_crate() {
+        let iat = now_secs();
+        let claims = json!({
+            "purpose": "verification", "app": APP, "usr": USER,
+            "iat": iat, "iss": "sourcehealth", "exp": iat + 15 * 60,
+        });
+        let (token, jwk) = jose_token(&claims);
+        let key = ApplicationKey::from_jwk(&jwk).expect("jose's JWK is a public Ed25519 key");
+        let verified = ApplicationVerifier::new(APP, [key.clone()])
+            .verify(&token)
+            .unwrap_or_else(|err| panic!("a jose token is rejected: {err}"));
+        assert_eq!(verified.user, USER);
+        assert_eq!(verified.application, APP);
+        assert_eq!(verified.purpose, "verification");
+
+        // Another fresh key: the first key does not verify its token.
+        let (other, _) = jose_token(&claims);
+        let err = ApplicationVerifier::new(APP, [key])
+            .verify(&other)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidToken);
+    }
+
+    fn mock_tokens_verify_in(peer: Peer) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let source = runtime
+            .block_on(MockSource::start())
+            .expect("the mock starts");
+        let jwk: Value = serde_json::from_str(&source.application(APP).unwrap().to_jwk()).unwrap();
+        let token = source.application_token(APP, USER).unwrap();
+        let answer = peer.ask(&json!({ "op": "verify_application", "token": token, "jwk": jwk }));
+        assert_eq!(
+            answer["header"],
+            json!({ "alg": "EdDSA", "crv": "Ed25519", "kid": APP }),
+            "{peer:?} header"
+        );
+        let payload = &answer["payload"];
+        assert_eq!(
+            (
+                &payload["purpose"],
+                &payload["app"],
+                &payload["usr"],
+                &payload["iss"]
+            ),
+            (
+                &json!("verification"),
+                &json!(APP),
+                &json!(USER),
+                &json!("sourcehealth")
+            ),
+            "{peer:?} payload"
+        );
+        let lifetime = payload["exp"]
+            .as_u64()
+            .zip(payload["iat"].as_u64())
+            .map(|(exp, iat)| exp - iat);
+        assert_eq!(lifetime, Some(15 * 60), "{peer:?} lifetime");
+    }
+
+    #[test]
+    fn mock_source_application_tokens_verify_in_jose() {
+        mock_tokens_verify_in(Peer::Jose);
+    }
+
+    #[test]
+    fn mock_source_application_tokens_verify_in_pyjwt() {
+        mock_tokens_verify_in(Peer::PyJwt);
+    }
 }

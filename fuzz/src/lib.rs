@@ -13,8 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arbitrary::Unstructured;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ed25519_dalek::{Signature, Signer, SigningKey};
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use source_auth::application::{ApplicationKey, ApplicationVerifier};
 use source_auth::testing::{ManualClock, Scheme, parse_authorization};
 use source_auth::{
     ApiKey, Clock, ErrorKind, KeyMode, MemberClaims, MemberGrant, TokenSigner, TokenVerifier,
@@ -51,6 +53,15 @@ static VALIDATION: LazyLock<Validation> = LazyLock::new(|| {
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
     validation
+});
+/// The application the `application` harness verifies tokens for, and its key.
+const APPLICATION_ID: &str = "app_fuzz0000";
+static APPLICATION_KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::from_bytes(&[9; 32]));
+static APPLICATION_VERIFIER: LazyLock<ApplicationVerifier> = LazyLock::new(|| {
+    let x = URL_SAFE_NO_PAD.encode(APPLICATION_KEY.verifying_key().as_bytes());
+    let jwk = format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","alg":"EdDSA"}}"#);
+    let key = ApplicationKey::from_jwk(&jwk).expect("the fuzz JWK is valid");
+    ApplicationVerifier::new(APPLICATION_ID, [key]).with_clock(ManualClock::new(at(NOW)))
 });
 static VERIFIER: LazyLock<TokenVerifier> =
     LazyLock::new(|| TokenVerifier::new([KEY.clone()]).with_clock(ManualClock::new(at(NOW))));
@@ -117,6 +128,81 @@ pub fn verify(data: &[u8]) {
             }
         }
     }
+}
+
+/// `ApplicationVerifier::verify` on hostile tokens.
+///
+/// An input that starts with `{` is `<header>\n<payload>`, both used byte for byte
+/// and signed with the application's Ed25519 key, so the fuzzer gets past the
+/// signature to the header and claim checks. Any other input is a compact token
+/// as it is.
+///
+/// A token the verifier accepts must say `alg` `EdDSA` with no `crit`, carry a
+/// signature that ed25519-dalek's `verify_strict` accepts, and claims that keep
+/// the rules: this application, a `usr_` user, not expired, at most 24 hours long.
+/// No error may quote the token.
+pub fn application(data: &[u8]) {
+    let token = match data.split_first() {
+        Some((b'{', _)) => {
+            let (header, payload) = split_line(data);
+            let message = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(payload)
+            );
+            let signature = APPLICATION_KEY.sign(message.as_bytes()).to_bytes();
+            format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+        }
+        _ => String::from_utf8_lossy(data).into_owned(),
+    };
+    match APPLICATION_VERIFIER.verify(&token) {
+        Ok(claims) => {
+            let header = decoded_parts(&token)
+                .and_then(|(header, _)| serde_json::from_slice::<serde_json::Value>(&header).ok())
+                .expect("an accepted token has a JSON header");
+            assert_eq!(header["alg"], "EdDSA", "accepted another algorithm");
+            assert!(
+                header.get("crit").is_none_or(|crit| crit.is_null()),
+                "accepted crit"
+            );
+            assert!(
+                is_strictly_ed25519_signed(&token),
+                "accepted a bad signature"
+            );
+            assert_eq!(
+                claims.application, APPLICATION_ID,
+                "accepted another application"
+            );
+            assert!(claims.user.starts_with("usr_"), "accepted a bad user");
+            let (iat, exp) = (seconds(claims.issued_at), seconds(claims.expires_at));
+            assert!(exp + LEEWAY > NOW, "accepted an expired token");
+            assert!(iat <= NOW + LEEWAY, "accepted a token from the future");
+            assert!(
+                iat < exp && exp - iat <= DAY,
+                "accepted a token living over 24 hours"
+            );
+        }
+        Err(err) => assert_hidden(&format!("{err} {err:?}"), &token),
+    }
+}
+
+/// Whether the token's last part is an Ed25519 signature of the rest by the
+/// application key, under ed25519-dalek's strict rules.
+fn is_strictly_ed25519_signed(token: &str) -> bool {
+    let Some((message, signature)) = token.rsplit_once('.') else {
+        return false;
+    };
+    let Some(signature) = URL_SAFE_NO_PAD
+        .decode(signature)
+        .ok()
+        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+    else {
+        return false;
+    };
+    APPLICATION_KEY
+        .verifying_key()
+        .verify_strict(message.as_bytes(), &Signature::from_bytes(&signature))
+        .is_ok()
 }
 
 /// `ApiKey::new` on `<id>\n<secret>`, and `UserToken::new` on the whole input.

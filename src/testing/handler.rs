@@ -11,7 +11,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde::Serialize;
 
-use super::authorization::parse_authorization;
+use super::parse_authorization;
 use super::record::{Outcome, Principal, RecordedRequest, TokenFingerprint};
 use super::registry::Registry;
 use super::rejection::Rejection;

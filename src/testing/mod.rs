@@ -47,15 +47,43 @@
 //! # }
 //! ```
 
-mod authorization;
+#[cfg(feature = "application")]
+mod application;
 mod handler;
 mod record;
 mod registry;
 mod rejection;
 mod server;
 
+pub use crate::authorization::{ParseError, Presented, Scheme};
 pub use crate::clock::ManualClock;
-pub use authorization::{ParseError, Presented, Scheme, parse_authorization};
 pub use record::{Outcome, Principal, PrincipalKind, RecordedRequest, TokenFingerprint};
 pub use registry::RelationshipStatus;
 pub use server::MockSource;
+
+/// Parses an `Authorization` header value the way MockSource does.
+///
+/// This is the crate's one `Authorization` parser, the same one the
+/// application-token extractors read their Bearer token with.
+///
+/// Schemes are case-insensitive (RFC 7235); one or more spaces separate the
+/// scheme from the credential, and surrounding spaces or tabs are ignored. A bearer
+/// credential is any visible ASCII without spaces. Basic credentials must be
+/// `base64("<secret>:")`: a non-empty user name and an empty password. Never panics.
+///
+/// ```
+/// use http::HeaderValue;
+/// use source_auth::testing::{ParseError, Scheme, parse_authorization};
+///
+/// let bearer = parse_authorization(&HeaderValue::from_static("bearer  sk_test_abc"))?;
+/// assert_eq!((bearer.scheme(), bearer.credential()), (Scheme::Bearer, "sk_test_abc"));
+///
+/// let with_password = HeaderValue::from_static("Basic c2tfdGVzdF9hYmM6cHc="); // sk_test_abc:pw
+/// let err = parse_authorization(&with_password).unwrap_err();
+/// assert_eq!(err, ParseError::BasicPasswordNotEmpty);
+/// assert_eq!(err.code(), "basic_password_not_empty");
+/// # Ok::<(), ParseError>(())
+/// ```
+pub fn parse_authorization(value: &http::HeaderValue) -> Result<Presented, ParseError> {
+    crate::authorization::parse(value.as_bytes())
+}

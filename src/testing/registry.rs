@@ -9,9 +9,9 @@ use crate::clock::Clock;
 use crate::credential::{ApiKey, KeyMode, UserToken};
 use crate::member::TokenVerifier;
 
-use super::authorization::{Presented, Scheme};
 use super::record::{Principal, PrincipalKind};
 use super::rejection::Rejection;
+use crate::authorization::{Presented, Scheme};
 
 /// Whether a caregiver may currently act for a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +42,8 @@ pub(crate) struct Registry {
     clock: SharedClock,
     /// Rebuilt whenever a key is added, so it always knows every key.
     verifier: TokenVerifier,
+    #[cfg(feature = "application")]
+    pub(crate) applications: super::application::Applications,
 }
 
 impl Registry {
@@ -53,7 +55,15 @@ impl Registry {
             relationships: HashMap::new(),
             verifier: TokenVerifier::new([]).with_clock(clock.clone()),
             clock,
+            #[cfg(feature = "application")]
+            applications: Default::default(),
         }
+    }
+
+    /// The mock's time.
+    #[cfg(feature = "application")]
+    pub(crate) fn now(&self) -> std::time::SystemTime {
+        self.clock.now()
     }
 
     /// Adds `key`, replacing any key with the same id.

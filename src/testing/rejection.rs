@@ -8,7 +8,7 @@ use http::{HeaderValue, StatusCode, header};
 use crate::error::{Error, ErrorKind};
 use crate::error_body::SourceErrorBody;
 
-use super::authorization::ParseError;
+use crate::authorization::ParseError;
 
 /// Why MockSource refused a request. Messages never carry the credential.
 #[derive(Debug, Clone, PartialEq, Eq)]

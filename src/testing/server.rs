@@ -49,7 +49,7 @@ use super::registry::{Registry, RelationshipStatus};
 pub struct MockSource {
     base_url: String,
     local_addr: SocketAddr,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
 

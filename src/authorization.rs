@@ -1,10 +1,14 @@
 //! Parsing one `Authorization` header value, with no I/O so a fuzzer can call it.
+//!
+//! The one parser of the crate: MockSource reads every credential with it (and
+//! re-exports it as `testing::parse_authorization`), and the application-token
+//! extractors read their Bearer token with it. It takes bytes rather than a
+//! `HeaderValue`, because actix-web 4 has a `HeaderValue` type of its own.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
@@ -22,16 +26,21 @@ pub enum Scheme {
 ///
 /// `Debug` shows the scheme only.
 ///
-/// ```
-/// use http::HeaderValue;
-/// use source_auth::testing::{Scheme, parse_authorization};
-///
-/// let presented = parse_authorization(&HeaderValue::from_static("Basic c2tfdGVzdF9hYmM6"))?;
-/// assert_eq!(presented.scheme(), Scheme::Basic);
-/// assert_eq!(presented.credential(), "sk_test_abc");
-/// assert!(!format!("{presented:?}").contains("sk_test_abc"));
-/// # Ok::<(), source_auth::testing::ParseError>(())
-/// ```
+#[cfg_attr(
+    feature = "test-util",
+    doc = r#"
+```
+use http::HeaderValue;
+use source_auth::testing::{Scheme, parse_authorization};
+
+let presented = parse_authorization(&HeaderValue::from_static("Basic c2tfdGVzdF9hYmM6"))?;
+assert_eq!(presented.scheme(), Scheme::Basic);
+assert_eq!(presented.credential(), "sk_test_abc");
+assert!(!format!("{presented:?}").contains("sk_test_abc"));
+# Ok::<(), source_auth::testing::ParseError>(())
+```
+"#
+)]
 pub struct Presented {
     scheme: Scheme,
     credential: SecretString,
@@ -122,29 +131,17 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Parses an `Authorization` header value the way MockSource does.
-///
-/// Schemes are case-insensitive (RFC 7235); one or more spaces separate the
-/// scheme from the credential, and surrounding spaces or tabs are ignored. A bearer
-/// credential is any visible ASCII without spaces. Basic credentials must be
-/// `base64("<secret>:")`: a non-empty user name and an empty password. Never panics.
-///
-/// ```
-/// use http::HeaderValue;
-/// use source_auth::testing::{ParseError, Scheme, parse_authorization};
-///
-/// let bearer = parse_authorization(&HeaderValue::from_static("bearer  sk_test_abc"))?;
-/// assert_eq!((bearer.scheme(), bearer.credential()), (Scheme::Bearer, "sk_test_abc"));
-///
-/// let with_password = HeaderValue::from_static("Basic c2tfdGVzdF9hYmM6cHc="); // sk_test_abc:pw
-/// let err = parse_authorization(&with_password).unwrap_err();
-/// assert_eq!(err, ParseError::BasicPasswordNotEmpty);
-/// assert_eq!(err.code(), "basic_password_not_empty");
-/// # Ok::<(), ParseError>(())
-/// ```
-pub fn parse_authorization(value: &HeaderValue) -> Result<Presented, ParseError> {
-    let text = value
-        .to_str()
+/// Parses an `Authorization` header value; see `testing::parse_authorization`
+/// for the rules. Never panics.
+pub(crate) fn parse(value: &[u8]) -> Result<Presented, ParseError> {
+    // What `HeaderValue::to_str` accepts: visible ASCII, spaces and tabs.
+    if !value
+        .iter()
+        .all(|&byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+    {
+        return Err(ParseError::Malformed);
+    }
+    let text = std::str::from_utf8(value)
         .map_err(|_| ParseError::Malformed)?
         .trim_matches([' ', '\t']);
     if text.is_empty() {
@@ -204,8 +201,7 @@ mod tests {
     use super::*;
 
     fn parse(value: &[u8]) -> Result<(Scheme, String), ParseError> {
-        let value = HeaderValue::from_bytes(value).map_err(|_| ParseError::Malformed)?;
-        parse_authorization(&value).map(|p| (p.scheme(), p.credential().to_owned()))
+        super::parse(value).map(|p| (p.scheme(), p.credential().to_owned()))
     }
 
     fn basic(payload: &[u8]) -> Vec<u8> {
@@ -242,10 +238,12 @@ mod tests {
 
     #[test]
     fn rejects_each_malformation_with_its_own_error() {
-        let cases: [(&[u8], ParseError); 13] = [
+        let cases: [(&[u8], ParseError); 15] = [
             (b"", ParseError::Malformed),
             (b"   ", ParseError::Malformed),
             (b"Bearer \xffabc", ParseError::Malformed),
+            (b"Bearer a\x7fb", ParseError::Malformed),
+            (b"Bearer a\r\nb", ParseError::Malformed),
             (b"Bearer a b", ParseError::Malformed),
             (b"Bearer a\tb", ParseError::Malformed),
             (b"sk_test_abc", ParseError::MissingScheme),
