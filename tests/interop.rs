@@ -155,8 +155,10 @@ fn install_once(
     installer: impl FnOnce() -> Command,
 ) {
     fs::create_dir_all(dir).expect("create the interop directory");
-    let lock = File::create(dir.with_extension("lock")).expect("create the install lock");
-    lock.lock().expect("take the install lock");
+    let mut lock = fd_lock::RwLock::new(
+        File::create(dir.with_extension("lock")).expect("create the install lock"),
+    );
+    let _installing = lock.write().expect("take the install lock");
     if let Some((name, text)) = script {
         let path = dir.join(name);
         if !fs::read_to_string(&path).is_ok_and(|written| written == text) {
