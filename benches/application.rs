@@ -29,7 +29,8 @@ fn application(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     let source = runtime
-        .block_on(MockSource::start_with_clock(clock.clone()))
+        .block_on(MockSource::start())
+        .map(|mock| mock.with_clock(clock.clone()))
         .expect("the mock starts");
     let key = source.application(APPLICATION_ID).expect("a valid id");
     let token = source

@@ -1,6 +1,9 @@
 //! Application tokens: `ApplicationKey`, `ApplicationVerifier` against a table of
 //! hostile tokens, and the tokens MockSource issues.
 
+mod common;
+
+use common::NOW;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -15,7 +18,6 @@ use source_auth::{ErrorKind, ManualClock};
 
 const APP: &str = "app_5QW8j1oKqQjNaPk4Hv3f";
 const USER: &str = "usr_2bXq9VtLm4Rk7WcP1sZd";
-const NOW: u64 = 1_700_000_000;
 /// The group order of Ed25519, little-endian: a signature's `s` must be below it.
 const ORDER: [u8; 32] = [
     0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
@@ -448,7 +450,7 @@ fn jwks_that_are_not_public_ed25519_keys_are_refused() {
 #[tokio::test]
 async fn mock_source_issues_tokens_exactly_as_source_shapes_them() {
     let clock = ManualClock::new(at(NOW));
-    let source = MockSource::start_with_clock(clock.clone()).await.unwrap();
+    let source = MockSource::start().await.unwrap().with_clock(clock.clone());
     let key = source.application(APP).unwrap();
     let token = source.application_token(APP, USER).unwrap();
 

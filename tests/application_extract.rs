@@ -40,7 +40,7 @@ struct Case {
 /// A mock Source on a fixed clock, a verifier for its application, and the table.
 async fn fixture() -> (MockSource, ApplicationVerifier, Vec<Case>) {
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW));
-    let source = MockSource::start_with_clock(clock.clone()).await.unwrap();
+    let source = MockSource::start().await.unwrap().with_clock(clock.clone());
     let verifier =
         ApplicationVerifier::new(APP, [source.application(APP).unwrap()]).with_clock(clock.clone());
     let token = source.application_token(APP, USER).unwrap();

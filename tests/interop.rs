@@ -6,6 +6,8 @@
 //! several tests or test processes start together. When they cannot be installed
 //! the tests fail with the reason; they never skip.
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,11 +15,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::{KEY_ID, SECRET, api_key};
 use serde_json::{Value, json};
-use source_auth::{ApiKey, ErrorKind, MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
+use source_auth::{ErrorKind, MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
 
-const KEY_ID: &str = "key_7NvTz2QeLr5XmWb8KpYc";
-const SECRET: &str = "sk_live_InteropWithJoseAndPyJwt0123456789";
 const SUBJECT: &str = "mem_5QW8j1oKqQjNaPk4Hv3f";
 const CAREGIVER: &str = "mem_2bXq9VtLm4Rk7WcP1sZd";
 
@@ -26,10 +27,6 @@ const JOSE: &str = "jose@6";
 const PYJWT: &str = "PyJWT>=2.10,<3";
 /// PyJWT's EdDSA runs on `cryptography`.
 const CRYPTOGRAPHY: &str = "cryptography>=44,<51";
-
-fn api_key() -> ApiKey {
-    ApiKey::new(KEY_ID, SECRET).expect("the interop key is valid")
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Peer {

@@ -443,9 +443,10 @@ async fn send_raw(mock: &MockSource, values: &[&str]) -> (StatusCode, String, St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mock_source_never_echoes_a_credential() {
     let mut check = LeakCheck::new(&[SECRET, LIVE_SECRET, USER_TOKEN, WRONG_SECRET]);
-    let mock = MockSource::start_with_clock(clock())
+    let mock = MockSource::start()
         .await
-        .expect("mock starts");
+        .expect("mock starts")
+        .with_clock(clock());
     mock.add_api_key(&api_key());
     mock.add_user_token(&user_token());
     let signer = TokenSigner::new(api_key()).with_clock(clock());

@@ -5,10 +5,11 @@ mod common;
 mod jws;
 
 use std::collections::HashSet;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use common::{NOW, clock};
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
@@ -25,11 +26,6 @@ const USER_TOKEN: &str = "ut_2bdf6e1a9c4e4f0b8a7d";
 const PATIENT: &str = "mem_patient1";
 const PARENT: &str = "mem_parent1";
 /// Seconds since the epoch at which every time-bound test starts.
-const NOW: u64 = 1_700_000_000;
-
-fn clock() -> ManualClock {
-    ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW))
-}
 
 fn live_key() -> ApiKey {
     ApiKey::new(LIVE_KEY_ID, LIVE_SECRET).expect("valid live key")
@@ -38,7 +34,7 @@ fn live_key() -> ApiKey {
 /// A mock that knows the test key, the live key and the user token.
 async fn mock_with_credentials(clock: Option<ManualClock>) -> MockSource {
     let mock = match clock {
-        Some(clock) => MockSource::start_with_clock(clock).await,
+        Some(clock) => MockSource::start().await.map(|mock| mock.with_clock(clock)),
         None => MockSource::start().await,
     }
     .expect("mock starts");

@@ -60,6 +60,11 @@ impl Registry {
         }
     }
 
+    pub(crate) fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = SharedClock(clock);
+        self.rebuild_verifier();
+    }
+
     /// The mock's time.
     #[cfg(feature = "application")]
     pub(crate) fn now(&self) -> std::time::SystemTime {
@@ -70,6 +75,11 @@ impl Registry {
     pub(crate) fn add_api_key(&mut self, key: &ApiKey) {
         self.api_keys.retain(|known| known.id() != key.id());
         self.api_keys.push(key.clone());
+        self.rebuild_verifier();
+    }
+
+    /// The verifier knows every key and reads the mock's clock.
+    fn rebuild_verifier(&mut self) {
         self.verifier =
             TokenVerifier::new(self.api_keys.iter().cloned()).with_clock(self.clock.clone());
     }

@@ -54,17 +54,12 @@ pub struct MockSource {
 }
 
 impl MockSource {
-    /// Starts a server on an ephemeral port of `127.0.0.1`, on the current Tokio runtime.
+    /// Starts a server on an ephemeral port of `127.0.0.1`, on the current Tokio
+    /// runtime, reading the system clock.
     pub async fn start() -> io::Result<Self> {
-        Self::start_with_clock(SystemClock).await
-    }
-
-    /// Like [`start`](Self::start), with member tokens checked against `clock`, such
-    /// as a `ManualClock` shared with the signer so a test can step past `exp`.
-    pub async fn start_with_clock(clock: impl Clock) -> io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let local_addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(Registry::new(Arc::new(clock))));
+        let shared = Arc::new(Shared::new(Registry::new(Arc::new(SystemClock))));
         let router = Router::new()
             .fallback(answer)
             .with_state(Arc::clone(&shared));
@@ -74,6 +69,15 @@ impl MockSource {
             shared,
             server: tokio::spawn(serve(listener, router)),
         })
+    }
+
+    /// Reads the time from `clock` from now on, as `TokenSigner::with_clock` and
+    /// the layer's `with_clock` do: member tokens are checked, and application
+    /// tokens dated, against it. Share a `ManualClock` with the signer so a test can
+    /// step past `exp`: `MockSource::start().await?.with_clock(clock.clone())`.
+    pub fn with_clock(self, clock: impl Clock) -> Self {
+        self.shared.registry_mut().set_clock(Arc::new(clock));
+        self
     }
 
     /// `http://127.0.0.1:<port>`, with no trailing slash.
