@@ -9,8 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
-/// Longer headers are rejected unread; Source's are under 100 bytes.
-const MAX_HEADER_BYTES: usize = 256;
+/// Longer headers are rejected unread; Source's are under 100 bytes. The size of
+/// the buffer [`Parts::header`] decodes into.
+pub(crate) const MAX_HEADER_BYTES: usize = 256;
 
 /// Why a token could not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,11 +145,6 @@ impl<'t> Parts<'t> {
     }
 }
 
-/// A buffer for [`Parts::header`].
-pub(crate) fn header_buffer() -> [u8; MAX_HEADER_BYTES] {
-    [0; MAX_HEADER_BYTES]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +197,7 @@ mod tests {
         let check = |header: &str| {
             let token = parts_of(header);
             let parts = Parts::split(&token).unwrap();
-            let mut buffer = header_buffer();
+            let mut buffer = [0; MAX_HEADER_BYTES];
             parts.header(&mut buffer)?.require_alg("EdDSA")
         };
         assert_eq!(check(r#"{"alg":"EdDSA"}"#), Ok(()));

@@ -40,12 +40,11 @@ impl Origin {
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") if is_loopback(&host) => false,
-            Some("http") => {
+            _ => {
                 return Err(invalid(
                     "base URL must use https; plain http is allowed only for loopback hosts",
                 ));
             }
-            _ => return Err(invalid("base URL must use https")),
         };
         // `http::Uri` accepts a port it cannot read as a number (`:99999`, `:`) and
         // then reports none at all; anything after the host must be a valid port.

@@ -25,7 +25,6 @@ const WRONG_SECRET: &str = "sk_test_0000000000000000000000000000wrong";
 const USER_TOKEN: &str = "ut_2bdf6e1a9c4e4f0b8a7d";
 const PATIENT: &str = "mem_patient1";
 const PARENT: &str = "mem_parent1";
-/// Seconds since the epoch at which every time-bound test starts.
 
 fn live_key() -> ApiKey {
     ApiKey::new(LIVE_KEY_ID, LIVE_SECRET).expect("valid live key")

@@ -144,7 +144,7 @@ impl ApplicationVerifier {
 
     /// Checks the header and that one of the keys the `kid` allows signed `parts`.
     fn check_signature(&self, parts: &Parts<'_>) -> Result<()> {
-        let mut buffer = jws::header_buffer();
+        let mut buffer = [0; jws::MAX_HEADER_BYTES];
         let header = parts.header(&mut buffer).map_err(malformed)?;
         header.require_alg(EDDSA).map_err(malformed)?;
         let mut candidates = self

@@ -110,7 +110,7 @@ impl TokenVerifier {
         if let Some(key) = self.keys.iter().find(|key| *key.header == *parts.header) {
             return Ok(std::borrow::Cow::Borrowed(&key.id));
         }
-        let mut buffer = jws::header_buffer();
+        let mut buffer = [0; jws::MAX_HEADER_BYTES];
         let header = parts.header(&mut buffer).map_err(malformed)?;
         header.require_alg(HS256).map_err(malformed)?;
         let kid = header.kid.ok_or_else(|| malformed(Malformed::NoKeyId))?;
