@@ -22,6 +22,7 @@ mod id;
 pub mod identity;
 mod jws;
 pub mod layer;
+mod lifetime;
 pub mod member;
 mod origin;
 

@@ -5,16 +5,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::is_source_id;
 use crate::jws::{self, Malformed, Parts};
-use crate::member::{MAX_TOKEN_LEN, MAX_TOKEN_LIFETIME};
+use crate::lifetime::TimeRules;
+use crate::member::MAX_TOKEN_LEN;
 
 use super::eddsa::{self, EDDSA};
 use super::{ApplicationKey, ISSUER, USER_ID_PREFIX};
-
-const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// What a verified application token says.
 ///
@@ -89,8 +88,7 @@ pub struct ApplicationVerifier {
     application_id: Arc<str>,
     /// A verifier holds a key or two (during a rotation), so a scan is quickest.
     keys: Arc<[ApplicationKey]>,
-    leeway: Duration,
-    clock: Arc<dyn Clock>,
+    time: TimeRules,
 }
 
 impl ApplicationVerifier {
@@ -105,21 +103,20 @@ impl ApplicationVerifier {
         Self {
             application_id: application_id.into().into(),
             keys: keys.into_iter().collect(),
-            leeway: DEFAULT_LEEWAY,
-            clock: Arc::new(SystemClock),
+            time: TimeRules::default(),
         }
     }
 
     /// How long after `exp` (and before `nbf` or `iat`) a token is still accepted,
     /// for clock skew (default 30 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.time.leeway = leeway;
         self
     }
 
     /// Reads the time from `clock` instead of the system clock.
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.time.clock = Arc::new(clock);
         self
     }
 
@@ -184,29 +181,8 @@ impl ApplicationVerifier {
                 "application token's `usr` is not `usr_` followed by letters and digits",
             ));
         }
-        let now = unix_seconds(self.clock.now()).unwrap_or(0);
-        let leeway = self.leeway.as_secs();
-        if claims.exp.saturating_add(leeway) <= now {
-            return Err(Error::new(
-                ErrorKind::Expired,
-                "application token has expired; the plugin must get a new one",
-            ));
-        }
-        if claims.iat > now.saturating_add(leeway) {
-            return Err(invalid_token("application token's `iat` is in the future"));
-        }
-        if claims
-            .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
-        {
-            return Err(invalid_token("application token is not valid yet (`nbf`)"));
-        }
-        if claims.exp <= claims.iat || claims.exp - claims.iat > MAX_TOKEN_LIFETIME.as_secs() {
-            return Err(Error::new(
-                ErrorKind::InvalidExpiry,
-                "application token must expire after `iat` and live at most 24 hours",
-            ));
-        }
+        self.time
+            .check("application token", claims.iat, claims.exp, claims.nbf)?;
         // Both are within a day of now, so neither overflows; checked all the same.
         let (Some(issued_at), Some(expires_at)) = (time_at(claims.iat), time_at(claims.exp)) else {
             return Err(malformed(Malformed::Claims));

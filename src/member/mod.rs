@@ -33,10 +33,7 @@ pub use signer::TokenSigner;
 pub use token::MemberToken;
 pub use verifier::TokenVerifier;
 
-use std::time::Duration;
-
-/// The longest a member token may live, from Source's rules.
-pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) use crate::lifetime::MAX_TOKEN_LIFETIME;
 /// The longest member token: verifiers refuse longer ones unread, so signers never
 /// make one.
 pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;

@@ -4,16 +4,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::clock::Clock;
 use crate::credential::ApiKey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jws::{self, Malformed, Parts};
+use crate::lifetime::TimeRules;
 
 use super::claims::validate_members;
 use super::hs256::{self, HS256, HmacSha256};
-use super::{MAX_TOKEN_LEN, MAX_TOKEN_LIFETIME, MemberClaims};
-
-const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+use super::{MAX_TOKEN_LEN, MemberClaims};
 
 /// Verifies member tokens the way Source does.
 ///
@@ -37,8 +36,7 @@ const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 pub struct TokenVerifier {
     /// A verifier holds a handful of keys, so a scan is quickest.
     keys: Vec<VerifyingKey>,
-    leeway: Duration,
-    clock: Arc<dyn Clock>,
+    time: TimeRules,
 }
 
 impl TokenVerifier {
@@ -54,21 +52,20 @@ impl TokenVerifier {
             .collect();
         Self {
             keys,
-            leeway: DEFAULT_LEEWAY,
-            clock: Arc::new(SystemClock),
+            time: TimeRules::default(),
         }
     }
 
     /// How long after `exp` (and before `nbf` or `iat`) a token is still accepted,
     /// for clock skew (default 30 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.time.leeway = leeway;
         self
     }
 
     /// Reads the time from `clock` instead of the system clock.
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.time.clock = Arc::new(clock);
         self
     }
 
@@ -118,27 +115,9 @@ impl TokenVerifier {
     }
 
     fn check_claims(&self, claims: ClaimsIn) -> Result<MemberClaims> {
-        let now = unix_seconds(self.clock.now()).unwrap_or(0);
-        let leeway = self.leeway.as_secs();
         let ClaimsIn { claims, nbf } = claims;
-        if claims.exp.saturating_add(leeway) <= now {
-            return Err(Error::new(
-                ErrorKind::Expired,
-                "member token has expired; sign a new one",
-            ));
-        }
-        if claims.iat > now.saturating_add(leeway) {
-            return Err(invalid_token("member token's `iat` is in the future"));
-        }
-        if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-            return Err(invalid_token("member token is not valid yet (`nbf`)"));
-        }
-        if claims.exp <= claims.iat || claims.exp - claims.iat > MAX_TOKEN_LIFETIME.as_secs() {
-            return Err(Error::new(
-                ErrorKind::InvalidExpiry,
-                "member token must expire after `iat` and live at most 24 hours",
-            ));
-        }
+        self.time
+            .check("member token", claims.iat, claims.exp, nbf)?;
         validate_members(&claims.sub, claims.act.as_deref())?;
         Ok(claims)
     }
@@ -187,8 +166,7 @@ impl fmt::Debug for TokenVerifier {
                 "key_ids",
                 &self.keys.iter().map(|key| &*key.id).collect::<Vec<_>>(),
             )
-            .field("leeway", &self.leeway)
-            .field("clock", &self.clock)
+            .field("time", &self.time)
             .finish()
     }
 }
