@@ -206,5 +206,10 @@ mod tests {
         let local = origin("http://127.0.0.1:8080");
         assert!(matches_uri(&local, "http://127.0.0.1:8080/v1"));
         assert!(!matches_uri(&local, "http://127.0.0.1:8081/v1"));
+        // Only http and https are schemes a request to Source can have.
+        for other in ["ftp://127.0.0.1:8080/v1", "ws://127.0.0.1:8080/v1"] {
+            assert!(!matches_uri(&local, other), "{other}");
+        }
+        assert!(!local.matches(None, Some("127.0.0.1"), Some(8080)));
     }
 }
