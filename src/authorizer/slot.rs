@@ -305,6 +305,47 @@ mod tests {
         assert_eq!(slot.send(&grant).unwrap(), second);
     }
 
+    /// Each deadline holds on the wall clock alone too: here only the wall clock
+    /// moves, so the monotonic deadlines cannot mask a wrong comparison.
+    #[test]
+    fn wall_clock_deadlines_are_exclusive() {
+        let slot = Fixture::new();
+        let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+        let first = slot.send(&grant).expect("minted");
+        let minted_at = slot.clock.now();
+        // The refresh time (a minute before expiry): due, and refreshed.
+        slot.clock.set(minted_at + 4 * MINUTE);
+        let second = slot.send(&grant).expect("refreshed");
+        assert_ne!(second, first);
+        // At the second token's `exp` exactly, a failed refresh must not keep it.
+        slot.clock.set(minted_at + 9 * MINUTE);
+        assert_eq!(
+            slot.send_refused(&grant).unwrap_err().kind(),
+            ErrorKind::Signing
+        );
+    }
+
+    /// The layer's own slot hands each thread its own copy of the header, made
+    /// once per token; a per-request slot shares the minted value.
+    #[test]
+    fn only_the_layers_slot_copies_the_header_per_thread() {
+        let address = |header: HeaderValue| header.as_bytes().as_ptr();
+        let grant = MemberGrant::member("mem_1");
+        let layer = Fixture::new();
+        let minted = address(layer.send(&grant).unwrap());
+        let copy = address(layer.send(&grant).unwrap());
+        assert_ne!(copy, minted);
+        assert_eq!(address(layer.send(&grant).unwrap()), copy);
+
+        let per_grant = Fixture {
+            slot: TokenSlot::default(),
+            ..Fixture::new()
+        };
+        let minted = address(per_grant.send(&grant).unwrap());
+        assert_eq!(address(per_grant.send(&grant).unwrap()), minted);
+        assert_eq!(address(per_grant.send(&grant).unwrap()), minted);
+    }
+
     #[test]
     fn a_wall_clock_stepped_back_does_not_keep_a_token_past_its_lifetime() {
         let slot = Fixture::new();
