@@ -325,6 +325,28 @@ mod tests {
         );
     }
 
+    /// And on the monotonic clock alone: here the wall clock is stepped back to a
+    /// minute after minting whenever time passes.
+    #[test]
+    fn monotonic_deadlines_are_exclusive() {
+        let slot = Fixture::new();
+        let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+        let minted_at = slot.clock.now();
+        let first = slot.send(&grant).expect("minted");
+        // Exactly at the monotonic refresh deadline: refreshed.
+        slot.clock.advance(4 * MINUTE);
+        slot.clock.set(minted_at + MINUTE);
+        let second = slot.send(&grant).expect("refreshed");
+        assert_ne!(second, first);
+        // Exactly at the second token's monotonic expiry: a failed refresh reports.
+        slot.clock.advance(5 * MINUTE);
+        slot.clock.set(minted_at + 2 * MINUTE);
+        assert_eq!(
+            slot.send_refused(&grant).unwrap_err().kind(),
+            ErrorKind::Signing
+        );
+    }
+
     /// The layer's own slot hands each thread its own copy of the header, made
     /// once per token; a per-request slot shares the minted value.
     #[test]
