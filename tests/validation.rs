@@ -830,4 +830,6 @@ fn debug_never_shows_secrets_or_tokens() {
     // What Debug may show: the key id and the claims.
     assert!(format!("{:?}", api_key()).contains(KEY_ID));
     assert!(format!("{token:?}").contains(ACTOR));
+    let verifier = format!("{:?}", verifier_at(NOW).leeway(Duration::from_secs(7)));
+    assert!(verifier.contains(KEY_ID) && verifier.contains("7s"), "{verifier}");
 }
