@@ -7,7 +7,6 @@
 //!
 //! `cargo bench --features axum --bench extract`
 
-#[allow(dead_code)] // Only `median_ns` is used here.
 mod support;
 
 use std::hint::black_box;

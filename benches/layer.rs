@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, Uri};
 use source_auth::{ApiKey, MemberGrant, SourceAuthLayer, TokenSigner};
-use support::{Ratio, print_ratios};
+use support::{Ratio, paired_ratio, print_paired, print_ratios};
 use tower::{Layer, Service};
 use tower_http::auth::AddAuthorizationLayer;
 
@@ -137,7 +137,48 @@ where
     start.elapsed() / threads
 }
 
+/// The same requests as `layers`, each against tower-http's bearer layer in
+/// alternating batches (see `support::paired_ratio`).
+fn report_paired() {
+    println!("\n{GROUP}: paired ratios, median of alternating batches");
+    let mut baseline = AddAuthorizationLayer::bearer(SECRET).layer(Bare);
+    let mut api_key = SourceAuthLayer::api_key(key()).layer(Bare);
+    let mut cached = member_layer().layer(Bare);
+    let mut per_request = SourceAuthLayer::api_key(key()).layer(Bare);
+    let grant = MemberGrant::caregiver("mem_patient1", "mem_parent1");
+    let mut with_grant = || {
+        let mut request = request();
+        request.extensions_mut().insert(grant.clone());
+        black_box(send(&mut per_request, request));
+    };
+    let mut base = || {
+        black_box(send(&mut baseline, request()));
+    };
+    let (rounds, batch) = (2001, 500);
+    let ratio = paired_ratio(
+        &mut base,
+        || {
+            black_box(send(&mut api_key, request()));
+        },
+        rounds,
+        batch,
+    );
+    print_paired("api_key", "tower_http_bearer", ratio, 1.10);
+    let ratio = paired_ratio(
+        &mut base,
+        || {
+            black_box(send(&mut cached, request()));
+        },
+        rounds,
+        batch,
+    );
+    print_paired("cached_member", "tower_http_bearer", ratio, 1.5);
+    let ratio = paired_ratio(&mut base, &mut with_grant, rounds, batch);
+    print_paired("per_request_grant_hit", "tower_http_bearer", ratio, 3.0);
+}
+
 fn report(_: &mut Criterion) {
+    report_paired();
     print_ratios(
         GROUP,
         &[

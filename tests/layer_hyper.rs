@@ -303,6 +303,11 @@ impl Clock for TickingClock {
         self.0.advance(Duration::from_secs(1));
         self.0.now()
     }
+
+    // Time passes for the monotonic clock too, as `Clock::monotonic` asks.
+    fn monotonic(&self) -> std::time::Instant {
+        self.0.monotonic()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]

@@ -831,5 +831,8 @@ fn debug_never_shows_secrets_or_tokens() {
     assert!(format!("{:?}", api_key()).contains(KEY_ID));
     assert!(format!("{token:?}").contains(ACTOR));
     let verifier = format!("{:?}", verifier_at(NOW).leeway(Duration::from_secs(7)));
-    assert!(verifier.contains(KEY_ID) && verifier.contains("7s"), "{verifier}");
+    assert!(
+        verifier.contains(KEY_ID) && verifier.contains("7s"),
+        "{verifier}"
+    );
 }

@@ -1,6 +1,8 @@
 //! Reads criterion's estimates back and prints each benchmark as a ratio of a
 //! baseline measured in the same run, against its target.
 
+#![allow(dead_code)] // Each benchmark uses its own part of this module.
+
 use std::path::PathBuf;
 
 /// Median time per iteration, in nanoseconds, of `group/name` from the run just made
@@ -46,4 +48,42 @@ pub fn print_ratios(group: &str, ratios: &[Ratio<'_>]) {
             _ => println!("  {name}: no estimate (was it filtered out?)"),
         }
     }
+}
+
+/// The median, over `rounds`, of how long `batch` calls of `candidate` take
+/// against `batch` calls of `baseline`, run back to back in alternating order, so
+/// that both see the same moment of a shared machine's load. Steadier than the
+/// ratio of two medians measured seconds apart.
+pub fn paired_ratio(
+    mut baseline: impl FnMut(),
+    mut candidate: impl FnMut(),
+    rounds: usize,
+    batch: usize,
+) -> f64 {
+    let time = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|round| {
+            if round % 2 == 0 {
+                let base = time(&mut baseline);
+                time(&mut candidate) / base
+            } else {
+                let value = time(&mut candidate);
+                value / time(&mut baseline)
+            }
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[rounds / 2]
+}
+
+/// Prints a paired ratio against its target.
+pub fn print_paired(name: &str, baseline: &str, ratio: f64, at_most: f64) {
+    let mark = if ratio <= at_most { "ok" } else { "MISSED" };
+    println!("  {name:<28} {ratio:>5.2}x {baseline:<18} paired (target <= {at_most:.2}x) {mark}");
 }

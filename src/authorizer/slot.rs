@@ -124,15 +124,22 @@ pub(crate) struct TokenSlot {
     current: ArcSwapOption<Minted>,
     /// Held while minting so that concurrent requests on a stale token mint once.
     minting: Mutex<()>,
-    /// Whether each thread keeps its own copy of the header (see [`THREAD_COPY`]).
-    copy_per_thread: bool,
+    /// A layer's own grant: every request reads it, and only its own grant.
+    ///
+    /// Such a slot keeps a header copy per thread (see [`THREAD_COPY`]), and on the
+    /// hot path asks only the monotonic clock whether its token is fresh: the
+    /// token was minted for this very grant, so it satisfies it, and elapsed time
+    /// is what brings it to Source's expiry. One clock read instead of two keeps
+    /// the cached path within its budget (BENCHMARKS.md). Minting and the
+    /// failed-refresh fallback still check the wall clock too.
+    layers_own: bool,
 }
 
 impl TokenSlot {
     /// The slot of a layer's own grant, read by every request it sends.
     pub(crate) fn for_layer() -> Self {
         Self {
-            copy_per_thread: true,
+            layers_own: true,
             ..Self::default()
         }
     }
@@ -151,11 +158,17 @@ impl TokenSlot {
         grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant, bool) -> Result<MemberToken>,
     ) -> Result<HeaderValue> {
-        let now = clock.now();
-        // Also refuses a grant that could not be signed now, hit or miss alike.
-        let latest_exp = grant.latest_exp(now)?;
-        if let Some(fresh) = self.fresh(clock, now, latest_exp) {
-            return Ok(fresh);
+        if self.layers_own {
+            if let Some(fresh) = self.fresh_by_elapsed_time(clock.monotonic()) {
+                return Ok(fresh);
+            }
+        } else {
+            let now = clock.now();
+            // Also refuses a grant that could not be signed now, hit or miss alike.
+            let latest_exp = grant.latest_exp(now)?;
+            if let Some(fresh) = self.fresh(clock, now, latest_exp) {
+                return Ok(fresh);
+            }
         }
         // A std mutex, held only for the synchronous mint and never across an `.await`.
         let _minting = self.minting.lock().unwrap_or_else(PoisonError::into_inner);
@@ -180,13 +193,24 @@ impl TokenSlot {
                         && now < old.expires_at
                         && clock.monotonic() < old.expiry_deadline =>
                 {
-                    Ok(old.authorization(self.copy_per_thread))
+                    Ok(old.authorization(self.layers_own))
                 }
                 _ => Err(error),
             },
         }
     }
 
+    /// The layer's own token, while its monotonic refresh deadline is ahead.
+    fn fresh_by_elapsed_time(&self, monotonic: Instant) -> Option<HeaderValue> {
+        match &*self.current.load() {
+            Some(minted) if monotonic < minted.refresh_deadline => {
+                Some(minted.authorization(self.layers_own))
+            }
+            _ => None,
+        }
+    }
+
+    /// The token, while it satisfies the grant and both refresh deadlines are ahead.
     fn fresh(&self, clock: &dyn Clock, now: SystemTime, latest_exp: u64) -> Option<HeaderValue> {
         match &*self.current.load() {
             Some(minted)
@@ -194,7 +218,7 @@ impl TokenSlot {
                     && now < minted.refresh_at
                     && clock.monotonic() < minted.refresh_deadline =>
             {
-                Some(minted.authorization(self.copy_per_thread))
+                Some(minted.authorization(self.layers_own))
             }
             _ => None,
         }
@@ -233,6 +257,7 @@ mod tests {
     }
 
     impl Fixture {
+        /// The slot of a layer's own grant.
         fn new() -> Self {
             let clock = clock();
             Self {
@@ -240,6 +265,14 @@ mod tests {
                 clock,
                 slot: TokenSlot::for_layer(),
                 policy: RefreshPolicy::default(),
+            }
+        }
+
+        /// A slot of the per-request grant cache.
+        fn per_grant() -> Self {
+            Self {
+                slot: TokenSlot::default(),
+                ..Self::new()
             }
         }
 
@@ -305,11 +338,12 @@ mod tests {
         assert_eq!(slot.send(&grant).unwrap(), second);
     }
 
-    /// Each deadline holds on the wall clock alone too: here only the wall clock
-    /// moves, so the monotonic deadlines cannot mask a wrong comparison.
+    /// In the per-request cache each deadline holds on the wall clock alone too:
+    /// here only the wall clock moves, so the monotonic deadlines cannot mask a
+    /// wrong comparison.
     #[test]
     fn wall_clock_deadlines_are_exclusive() {
-        let slot = Fixture::new();
+        let slot = Fixture::per_grant();
         let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
         let first = slot.send(&grant).expect("minted");
         let minted_at = slot.clock.now();
@@ -347,6 +381,19 @@ mod tests {
         );
     }
 
+    /// The layer's own token is fresh by elapsed time: a wall clock stepped
+    /// forward alone does not retire it, time passing does.
+    #[test]
+    fn the_layers_own_token_is_fresh_by_elapsed_time() {
+        let slot = Fixture::new();
+        let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+        let first = slot.send(&grant).expect("minted");
+        slot.clock.set(slot.clock.now() + 10 * MINUTE);
+        assert_eq!(slot.send(&grant).unwrap(), first);
+        slot.clock.advance(4 * MINUTE);
+        assert_ne!(slot.send(&grant).unwrap(), first);
+    }
+
     /// The layer's own slot hands each thread its own copy of the header, made
     /// once per token; a per-request slot shares the minted value.
     #[test]
@@ -359,10 +406,7 @@ mod tests {
         assert_ne!(copy, minted);
         assert_eq!(address(layer.send(&grant).unwrap()), copy);
 
-        let per_grant = Fixture {
-            slot: TokenSlot::default(),
-            ..Fixture::new()
-        };
+        let per_grant = Fixture::per_grant();
         let minted = address(per_grant.send(&grant).unwrap());
         assert_eq!(address(per_grant.send(&grant).unwrap()), minted);
         assert_eq!(address(per_grant.send(&grant).unwrap()), minted);
@@ -393,7 +437,7 @@ mod tests {
 
     #[test]
     fn a_cached_token_never_outlives_the_grant_that_asks_for_it() {
-        let slot = Fixture::new();
+        let slot = Fixture::per_grant();
         let long = MemberGrant::member("mem_1").ttl(24 * 60 * MINUTE);
         let short = MemberGrant::member("mem_1").ttl(MINUTE);
         let day = slot.send(&long).unwrap();
@@ -413,7 +457,7 @@ mod tests {
 
     #[test]
     fn a_grant_that_cannot_be_signed_is_refused_even_on_a_fresh_token() {
-        let slot = Fixture::new();
+        let slot = Fixture::per_grant();
         let grant = MemberGrant::member("mem_1").expires_at(slot.clock.now() + 10 * MINUTE);
         slot.send(&grant).expect("minted");
         for bad in [
