@@ -13,7 +13,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, UNIX_EPOCH};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http::{Request, Response, Uri};
 use source_auth::{ApiKey, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner};
 use support::{Ratio, median_ns, print_ratios};
@@ -149,24 +149,58 @@ fn report(_: &mut Criterion) {
         miss - mint
     );
     println!("\n{GROUP}: resident memory added by the cache, per cached entry");
-    for (members, capacity) in CASES {
-        let grants = grants(members);
-        let Some(before) = resident_bytes() else {
+    for (case, (members, capacity)) in CASES.into_iter().enumerate() {
+        // Each case in a fresh process of this benchmark, so that memory the
+        // allocator kept from earlier work is not counted as free.
+        let added = std::env::current_exe().ok().and_then(|exe| {
+            let output = std::process::Command::new(exe)
+                .env(MEMORY_CASE, case.to_string())
+                .output()
+                .ok()?;
+            String::from_utf8(output.stdout)
+                .ok()?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+        let Some(added) = added else {
             println!("  no /proc/self/statm: memory not measured");
             return;
         };
-        let mut service = layer(capacity).layer(Bare);
-        grants.iter().for_each(|grant| send(&mut service, grant));
-        let added = resident_bytes().unwrap_or(before).saturating_sub(before);
         let entries = members.min(capacity);
         println!(
             "  {members:>9} members, capacity {capacity:>9}: {:>8.1} MiB added, {:>6.0} B per entry",
             added as f64 / (1024.0 * 1024.0),
             added as f64 / entries as f64,
         );
-        drop(service);
     }
 }
 
+/// Set in a child process: measure the memory of this case of [`CASES`] only.
+const MEMORY_CASE: &str = "SOURCE_AUTH_SCALE_MEMORY_CASE";
+
+/// Prints the resident memory one case's cache adds, from a fresh process.
+fn measure_memory_case(case: usize) {
+    let (members, capacity) = CASES[case];
+    let grants = grants(members);
+    let before = resident_bytes().expect("Linux");
+    let mut service = layer(capacity).layer(Bare);
+    grants.iter().for_each(|grant| send(&mut service, grant));
+    let after = resident_bytes().expect("Linux");
+    println!("{}", after.saturating_sub(before));
+}
+
 criterion_group!(benches, scale, report);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var(MEMORY_CASE)
+        .ok()
+        .and_then(|case| case.parse().ok())
+    {
+        Some(case) => measure_memory_case(case),
+        None => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}
