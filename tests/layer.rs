@@ -330,6 +330,19 @@ async fn a_ready_made_token_is_refused_once_expired() {
     );
 }
 
+#[test]
+fn debug_names_the_credential_kind_and_origin_never_the_secret() {
+    let layer = SourceAuthLayer::api_key(api_key())
+        .base_url("https://source.example:8443")
+        .unwrap();
+    let debug = format!("{layer:?}");
+    assert!(
+        debug.contains("api key") && debug.contains("source.example"),
+        "{debug}"
+    );
+    assert!(!debug.contains(SECRET), "{debug}");
+}
+
 /// As tower-http's futures do, a response future polled again after it finished
 /// panics with a clear message rather than invent an error.
 #[test]

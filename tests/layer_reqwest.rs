@@ -158,10 +158,14 @@ async fn reqwest_middleware_refuses_an_invalid_grant_without_sending() {
     assert!(server.seen().is_empty());
 }
 
-/// A `reqwest::Request` converted from an `http::Request` that carries `grant`.
-fn converted_with_grant(url: &str, grant: MemberGrant) -> reqwest::Request {
+/// A `reqwest::Request` converted from an `http::Request` that carries `credential`
+/// (a `MemberGrant` or a `MemberToken`).
+fn converted_with_grant<T: Clone + Send + Sync + 'static>(
+    url: &str,
+    credential: T,
+) -> reqwest::Request {
     let mut request = http::Request::get(url).body(Vec::<u8>::new()).unwrap();
-    request.extensions_mut().insert(grant);
+    request.extensions_mut().insert(credential);
     let mut request = reqwest::Request::try_from(request).unwrap();
     // A GET carries no body at all, as reqwest's own builder makes it.
     *request.body_mut() = None;
@@ -229,4 +233,33 @@ async fn two_different_credentials_on_one_request_are_refused_unsent() {
         .unwrap_err();
     assert_eq!(refusal(err), ErrorKind::ConflictingCredentials);
     assert!(server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_token_in_both_places_is_sent_and_two_tokens_are_refused() {
+    let server = Recorder::start().await;
+    let clock = common::clock();
+    let client = middleware_client(&server, &clock);
+    let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
+    let token = signer.sign(&MemberGrant::member("mem_1")).unwrap();
+    let other = signer.sign(&MemberGrant::member("mem_2")).unwrap();
+    for (given, sent) in [(token.clone(), true), (other, false)] {
+        let request = converted_with_grant(&server.url("/v1/x"), token.clone());
+        let mut extensions = http::Extensions::new();
+        extensions.insert(given);
+        let result = client
+            .execute_with_extensions(request, &mut extensions)
+            .await;
+        match sent {
+            true => assert!(result.is_ok()),
+            false => assert_eq!(
+                refusal(result.unwrap_err()),
+                ErrorKind::ConflictingCredentials
+            ),
+        }
+    }
+    assert_eq!(
+        server.authorizations(),
+        [Some(format!("Bearer {}", token.as_str()))]
+    );
 }

@@ -389,6 +389,17 @@ async fn the_layers_events_explain_each_request_and_show_no_secret() {
         .body(())
         .unwrap();
     service.oneshot(own).await.unwrap();
+    // The reqwest path says the same of a request elsewhere.
+    #[cfg(feature = "reqwest")]
+    {
+        let stand_in =
+            service_fn(|_: reqwest::Request| async { Ok::<_, std::convert::Infallible>(()) });
+        let elsewhere = reqwest::Request::new(
+            reqwest::Method::GET,
+            "https://elsewhere.example/v1".parse().unwrap(),
+        );
+        layer.layer(stand_in).oneshot(elsewhere).await.unwrap();
+    }
 
     let log = log_text();
     let events = |needle: &str| {
@@ -426,6 +437,12 @@ async fn the_layers_events_explain_each_request_and_show_no_secret() {
         left_alone
             .iter()
             .any(|line| line.contains("host=\"example.com\""))
+    );
+    #[cfg(feature = "reqwest")]
+    assert!(
+        left_alone
+            .iter()
+            .any(|line| line.contains("host=\"elsewhere.example\""))
     );
     assert!(!events("kept the caller's own Authorization").is_empty());
     check.assert_clean();
