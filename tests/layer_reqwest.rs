@@ -263,3 +263,28 @@ async fn the_same_token_in_both_places_is_sent_and_two_tokens_are_refused() {
         [Some(format!("Bearer {}", token.as_str()))]
     );
 }
+
+/// An inner service that is not ready keeps the layer from being ready: the
+/// layer passes backpressure through on the reqwest path too.
+#[test]
+fn readiness_is_the_inner_services() {
+    use std::task::{Context, Poll, Waker};
+    use tower::{Layer, Service};
+
+    struct NeverReady;
+    impl Service<reqwest::Request> for NeverReady {
+        type Response = ();
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<(), Self::Error>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+        fn call(&mut self, _: reqwest::Request) -> Self::Future {
+            std::future::ready(Ok(()))
+        }
+    }
+
+    let mut service = SourceAuthLayer::api_key(api_key()).layer(NeverReady);
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(Service::<reqwest::Request>::poll_ready(&mut service, &mut cx).is_pending());
+}
