@@ -56,22 +56,27 @@ pub(crate) fn header_segment(header: &impl Serialize) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap_or_default())
 }
 
-/// Writes `header_segment.base64url(payload).base64url(sign(signing input))`; `None`
-/// only if base64 misbehaves.
+/// Writes `prefix` then `header_segment.base64url(payload).base64url(sign(signing
+/// input))`, in one buffer of the exact length: a prefix such as `Bearer ` lets a
+/// token and its `Authorization` value share that buffer. `None` only if base64
+/// misbehaves.
 pub(crate) fn encode<const N: usize>(
+    prefix: &str,
     header_segment: &str,
     payload: &[u8],
     sign: impl FnOnce(&[u8]) -> [u8; N],
 ) -> Option<String> {
-    // One buffer of the exact length: `encode_string` would zero a 1 KiB scratch
-    // buffer per call, and a token is never reallocated on its way to its owner.
-    let payload_end = header_segment.len() + 1 + base64::encoded_len(payload.len(), false)?;
+    // `encode_string` would zero a 1 KiB scratch buffer per call, and an exact
+    // length means the token is never reallocated on its way to its owner.
+    let header_end = prefix.len() + header_segment.len();
+    let payload_end = header_end + 1 + base64::encoded_len(payload.len(), false)?;
     let mut jwt = vec![b'.'; payload_end + 1 + base64::encoded_len(N, false)?];
-    jwt[..header_segment.len()].copy_from_slice(header_segment.as_bytes());
+    jwt[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    jwt[prefix.len()..header_end].copy_from_slice(header_segment.as_bytes());
     URL_SAFE_NO_PAD
-        .encode_slice(payload, &mut jwt[header_segment.len() + 1..payload_end])
+        .encode_slice(payload, &mut jwt[header_end + 1..payload_end])
         .ok()?;
-    let signature = sign(&jwt[..payload_end]);
+    let signature = sign(&jwt[prefix.len()..payload_end]);
     URL_SAFE_NO_PAD
         .encode_slice(signature, &mut jwt[payload_end + 1..])
         .ok()?;
@@ -181,11 +186,18 @@ mod tests {
 
     #[test]
     fn encode_then_split_round_trips() {
-        let token = encode("eyJ9", b"{\"a\":1}", |input| {
+        let token = encode("", "eyJ9", b"{\"a\":1}", |input| {
             assert_eq!(input, b"eyJ9.eyJhIjoxfQ");
             [1u8; 64]
         })
         .expect("encoded");
+        // A prefix is written first and never signed.
+        let prefixed = encode("Bearer ", "eyJ9", b"{\"a\":1}", |input| {
+            assert_eq!(input, b"eyJ9.eyJhIjoxfQ");
+            [1u8; 64]
+        })
+        .expect("encoded");
+        assert_eq!(prefixed, format!("Bearer {token}"));
         let parts = Parts::split(&token).expect("three parts");
         assert_eq!(parts.signature::<64>(), Ok([1; 64]));
         assert_eq!(parts.claims::<serde_json::Value>().unwrap()["a"], 1);

@@ -50,6 +50,8 @@ mod signing {
 
     /// Signs `payload` (JSON) under `header_segment`; `None` only if base64 misbehaves.
     pub(crate) fn sign(header_segment: &str, payload: &[u8], key: &SigningKey) -> Option<String> {
-        jws::encode::<SIGNATURE_LEN>(header_segment, payload, |input| key.sign(input).to_bytes())
+        jws::encode::<SIGNATURE_LEN>("", header_segment, payload, |input| {
+            key.sign(input).to_bytes()
+        })
     }
 }

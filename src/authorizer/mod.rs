@@ -9,6 +9,7 @@ mod slot;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -107,7 +108,7 @@ impl<'a> Requested<'a> {
     #[cfg(feature = "reqwest")]
     fn same_as(self, other: Self) -> bool {
         match (self, other) {
-            (Self::Token(one), Self::Token(other)) => one.as_str() == other.as_str(),
+            (Self::Token(one), Self::Token(other)) => one.authorization() == other.authorization(),
             (Self::Grant(one), Self::Grant(other)) => one == other,
             _ => false,
         }
@@ -272,15 +273,15 @@ impl Authorizer {
     }
 
     fn grant_authorization(&self, grant: &MemberGrant) -> Result<HeaderValue> {
-        if let Some(slot) = self.grants.get(grant.key()) {
-            return self.mint(&slot, grant);
-        }
         // A miss signs before anything is cached, so a grant that cannot be signed
         // leaves no entry behind; concurrent misses on one key wait for this one.
         let mut minted = None;
         let slot = self.grants.get_or_insert_with(grant.key(), || {
-            let slot = TokenSlot::default();
-            minted = Some(self.mint(&slot, grant)?);
+            let (slot, authorization) =
+                TokenSlot::first(&*self.clock, &self.refresh, grant, |grant, now| {
+                    self.sign(grant, now, false)
+                })?;
+            minted = Some(authorization);
             Ok::<_, Error>(Arc::new(slot))
         })?;
         match minted {
@@ -290,12 +291,17 @@ impl Authorizer {
     }
 
     fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<HeaderValue> {
-        let signer = self.signer()?;
-        slot.authorization(&*self.clock, &self.refresh, grant, |grant, refresh| {
-            let token = signer.sign(grant)?;
-            events::minted(grant, signer.key_id(), &token, refresh);
-            Ok(token)
+        slot.authorization(&*self.clock, &self.refresh, grant, |grant, now, refresh| {
+            self.sign(grant, now, refresh)
         })
+    }
+
+    /// Signs a token for `grant` at `now`; `refresh` when it replaces an earlier one.
+    fn sign(&self, grant: &MemberGrant, now: SystemTime, refresh: bool) -> Result<MemberToken> {
+        let signer = self.signer()?;
+        let token = signer.sign_at(grant, now)?;
+        events::minted(grant, signer.key_id(), &token, refresh);
+        Ok(token)
     }
 
     /// The `Authorization` value for a ready-made token, refusing one past its `exp`.
@@ -306,7 +312,7 @@ impl Authorizer {
                 "the member token has expired; sign a new one, or give the layer a MemberGrant so it refreshes tokens itself",
             ));
         }
-        Ok(bearer(token.as_str()))
+        Ok(token.authorization().clone())
     }
 }
 

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::member::{MemberGrant, MemberToken};
 
-use super::{bearer, bearer_copy};
+use super::bearer_copy;
 
 /// The default refresh margin is a quarter of the token's lifetime, at most this.
 const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
@@ -92,7 +92,7 @@ impl Minted {
         let deadline = |at| monotonic.checked_add(after_now(at)).unwrap_or(monotonic);
         Self {
             id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
-            authorization: bearer(token.as_str()),
+            authorization: token.authorization().clone(),
             exp: token.claims().exp,
             refresh_at,
             expires_at,
@@ -144,8 +144,26 @@ impl TokenSlot {
         }
     }
 
+    /// A per-request slot holding a token `sign`ed now for `grant`, and its
+    /// `Authorization` value: a miss reads the clock once for both.
+    pub(crate) fn first(
+        clock: &dyn Clock,
+        policy: &RefreshPolicy,
+        grant: &MemberGrant,
+        sign: impl FnOnce(&MemberGrant, SystemTime) -> Result<MemberToken>,
+    ) -> Result<(Self, HeaderValue)> {
+        let now = clock.now();
+        let minted = Minted::new(&sign(grant, now)?, now, clock.monotonic(), policy);
+        let authorization = minted.authorization.clone();
+        let slot = Self {
+            current: ArcSwapOption::from_pointee(minted),
+            ..Self::default()
+        };
+        Ok((slot, authorization))
+    }
+
     /// The `Authorization` value to send now for `grant`, minting a token with
-    /// `sign` unless the cached one is fresh and satisfies the grant; `sign` is told
+    /// `sign` (at the time it is given) unless the cached one is fresh and satisfies the grant; `sign` is told
     /// whether it replaces an earlier token.
     ///
     /// A cached token satisfies a grant whose latest allowed `exp` (now plus its
@@ -156,7 +174,7 @@ impl TokenSlot {
         clock: &dyn Clock,
         policy: &RefreshPolicy,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, bool) -> Result<MemberToken>,
+        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<MemberToken>,
     ) -> Result<HeaderValue> {
         if self.layers_own {
             if let Some(fresh) = self.fresh_by_elapsed_time(clock.monotonic()) {
@@ -179,7 +197,7 @@ impl TokenSlot {
             return Ok(fresh);
         }
         let refresh = self.current.load().is_some();
-        match sign(grant, refresh) {
+        match sign(grant, now, refresh) {
             Ok(token) => {
                 let minted = Minted::new(&token, now, clock.monotonic(), policy);
                 let authorization = minted.authorization.clone();
@@ -244,7 +262,7 @@ mod tests {
         TokenSigner::new(key).with_clock(clock.clone())
     }
 
-    fn refused(_: &MemberGrant, _: bool) -> Result<MemberToken> {
+    fn refused(_: &MemberGrant, _: SystemTime, _: bool) -> Result<MemberToken> {
         Err(Error::new(ErrorKind::Signing, "refused for the test"))
     }
 
@@ -278,7 +296,9 @@ mod tests {
 
         fn send(&self, grant: &MemberGrant) -> Result<HeaderValue> {
             self.slot
-                .authorization(&self.clock, &self.policy, grant, |g, _| self.signer.sign(g))
+                .authorization(&self.clock, &self.policy, grant, |g, now, _| {
+                    self.signer.sign_at(g, now)
+                })
         }
 
         fn send_refused(&self, grant: &MemberGrant) -> Result<HeaderValue> {

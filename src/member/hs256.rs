@@ -42,10 +42,15 @@ pub(crate) fn header_segment(kid: &str) -> String {
     jws::header_segment(&HeaderOut { alg: HS256, kid })
 }
 
-/// Signs `payload` (JSON) under a precomputed [`header_segment`]; `None` only if
-/// base64 misbehaves.
-pub(crate) fn sign(header_segment: &str, payload: &[u8], mac: &HmacSha256) -> Option<String> {
-    jws::encode::<TAG_LEN>(header_segment, payload, |input| {
+/// Signs `payload` (JSON) under a precomputed [`header_segment`], written after
+/// `prefix`; `None` only if base64 misbehaves.
+pub(crate) fn sign(
+    prefix: &str,
+    header_segment: &str,
+    payload: &[u8],
+    mac: &HmacSha256,
+) -> Option<String> {
+    jws::encode::<TAG_LEN>(prefix, header_segment, payload, |input| {
         let mut mac = mac.clone();
         mac.update(input);
         mac.finalize().into_bytes().into()

@@ -1,12 +1,13 @@
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::clock::{Clock, SystemClock, since_epoch};
 use crate::credential::ApiKey;
 use crate::error::{Error, ErrorKind, Result};
 
 use super::hs256::{self, HmacSha256};
+use super::token::BEARER;
 use super::{MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
 
 /// Signs member and caregiver tokens with an API key.
@@ -82,8 +83,13 @@ impl TokenSigner {
     /// malformed or too many, the expiry is not after now or more than 24 hours
     /// ahead, or the clock reads a time before 1970.
     pub fn sign(&self, grant: &MemberGrant) -> Result<MemberToken> {
+        self.sign_at(grant, self.clock.now())
+    }
+
+    /// [`sign`](Self::sign), with `now` read by the caller, who needs the same
+    /// reading to schedule the token's refresh.
+    pub(crate) fn sign_at(&self, grant: &MemberGrant, now: SystemTime) -> Result<MemberToken> {
         grant.validate()?;
-        let now = self.clock.now();
         let exp = grant.latest_exp(now)?;
         let iat = since_epoch(now)?
             .saturating_sub(self.iat_backdate)
@@ -101,11 +107,11 @@ impl TokenSigner {
             exp,
             scopes: grant.scopes_granted().to_vec(),
         };
-        let jwt = serde_json::to_vec(&claims)
+        let authorization = serde_json::to_vec(&claims)
             .ok()
-            .and_then(|payload| hs256::sign(&self.header_segment, &payload, &self.mac))
+            .and_then(|payload| hs256::sign(BEARER, &self.header_segment, &payload, &self.mac))
             .ok_or_else(|| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
-        Ok(MemberToken::new(jwt, claims))
+        Ok(MemberToken::new(authorization, claims))
     }
 }
 

@@ -2,6 +2,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use http::HeaderValue;
+
 use super::MemberClaims;
 
 /// A signed member or caregiver token, as sent in `Authorization: Bearer …`.
@@ -22,18 +24,28 @@ pub struct MemberToken {
     inner: Arc<Inner>,
 }
 
+/// What a token's `Authorization` value starts with.
+pub(crate) const BEARER: &str = "Bearer ";
+
 struct Inner {
-    /// A bearer token, not key material: redacted from `Debug`, but not zeroized,
-    /// which would cost a pass over it on every mint (see BENCHMARKS.md).
-    jwt: Box<str>,
+    /// `Bearer <jwt>`, built once when signed so that every request sending the
+    /// token clones it rather than formats it. A bearer token, not key material:
+    /// hidden from `Debug` and HPACK, but not zeroized, which would cost a pass over
+    /// it on every mint (see BENCHMARKS.md).
+    authorization: HeaderValue,
     claims: MemberClaims,
 }
 
 impl MemberToken {
-    pub(crate) fn new(jwt: String, claims: MemberClaims) -> Self {
+    /// A token from `authorization`, which is `Bearer <jwt>` as the signer wrote it.
+    pub(crate) fn new(authorization: String, claims: MemberClaims) -> Self {
+        debug_assert!(authorization.starts_with(BEARER));
+        let mut authorization = HeaderValue::try_from(authorization)
+            .expect("a signed token is base64url, valid in a header");
+        authorization.set_sensitive(true);
         Self {
             inner: Arc::new(Inner {
-                jwt: jwt.into_boxed_str(),
+                authorization,
                 claims,
             }),
         }
@@ -41,7 +53,13 @@ impl MemberToken {
 
     /// The compact JWT.
     pub fn as_str(&self) -> &str {
-        &self.inner.jwt
+        let jwt = &self.inner.authorization.as_bytes()[BEARER.len()..];
+        std::str::from_utf8(jwt).expect("built from a String")
+    }
+
+    /// `Bearer <jwt>`, marked sensitive.
+    pub(crate) fn authorization(&self) -> &HeaderValue {
+        &self.inner.authorization
     }
 
     /// The claims the token carries.
