@@ -1,5 +1,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use compact_str::CompactString;
+
 use crate::clock::since_epoch;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::is_visible_ascii;
@@ -43,8 +45,8 @@ pub struct MemberGrant {
 /// The part of a grant that names a distinct token: the cache key for minted tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct GrantKey {
-    pub(crate) subject: String,
-    pub(crate) actor: Option<String>,
+    pub(crate) subject: CompactString,
+    pub(crate) actor: Option<CompactString>,
     pub(crate) scopes: Vec<String>,
 }
 
@@ -56,20 +58,20 @@ enum Expiry {
 
 impl MemberGrant {
     /// A token for `subject` acting as themselves.
-    pub fn member(subject: impl Into<String>) -> Self {
-        Self::new(subject.into(), None)
+    pub fn member(subject: impl AsRef<str>) -> Self {
+        Self::new(subject.as_ref(), None)
     }
 
     /// A token for `actor` acting as caregiver for `subject`.
-    pub fn caregiver(subject: impl Into<String>, actor: impl Into<String>) -> Self {
-        Self::new(subject.into(), Some(actor.into()))
+    pub fn caregiver(subject: impl AsRef<str>, actor: impl AsRef<str>) -> Self {
+        Self::new(subject.as_ref(), Some(actor.as_ref()))
     }
 
-    fn new(subject: String, actor: Option<String>) -> Self {
+    fn new(subject: &str, actor: Option<&str>) -> Self {
         Self {
             key: GrantKey {
-                subject,
-                actor,
+                subject: subject.into(),
+                actor: actor.map(CompactString::from),
                 scopes: Vec::new(),
             },
             expiry: Expiry::After(DEFAULT_TTL),
