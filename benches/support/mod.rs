@@ -55,31 +55,62 @@ pub fn print_ratios(group: &str, ratios: &[Ratio<'_>]) {
 /// that both see the same moment of a shared machine's load. Steadier than the
 /// ratio of two medians measured seconds apart.
 pub fn paired_ratio(
+    baseline: impl FnMut(),
+    candidate: impl FnMut(),
+    rounds: usize,
+    batch: usize,
+) -> f64 {
+    median(paired_batches(baseline, candidate, rounds, batch).map(|(base, value)| value / base))
+}
+
+/// The median, over `rounds` paired as in [`paired_ratio`], of how many
+/// nanoseconds one call of `candidate` takes beyond one call of `baseline`.
+pub fn paired_difference_ns(
+    baseline: impl FnMut(),
+    candidate: impl FnMut(),
+    rounds: usize,
+    batch: usize,
+) -> f64 {
+    let per_call = 1e9 / batch as f64;
+    median(
+        paired_batches(baseline, candidate, rounds, batch)
+            .map(|(base, value)| (value - base) * per_call),
+    )
+}
+
+/// Seconds taken by `batch` calls of `baseline` and of `candidate`, once per
+/// round, the two run back to back and in alternating order.
+fn paired_batches(
     mut baseline: impl FnMut(),
     mut candidate: impl FnMut(),
     rounds: usize,
     batch: usize,
-) -> f64 {
-    let time = |f: &mut dyn FnMut()| {
+) -> impl Iterator<Item = (f64, f64)> {
+    let time = move |f: &mut dyn FnMut()| {
         let start = std::time::Instant::now();
         for _ in 0..batch {
             f();
         }
         start.elapsed().as_secs_f64()
     };
-    let mut ratios: Vec<f64> = (0..rounds)
+    let timings: Vec<(f64, f64)> = (0..rounds)
         .map(|round| {
             if round % 2 == 0 {
                 let base = time(&mut baseline);
-                time(&mut candidate) / base
+                (base, time(&mut candidate))
             } else {
                 let value = time(&mut candidate);
-                value / time(&mut baseline)
+                (time(&mut baseline), value)
             }
         })
         .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios[rounds / 2]
+    timings.into_iter()
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Prints a paired ratio against its target.

@@ -5,6 +5,10 @@
 //! [`Requested`], and then call [`Authorizer::authorize`]; nothing else builds
 //! headers, signs or caches.
 
+#[cfg(test)]
+mod fixture;
+mod grants;
+mod minted;
 mod slot;
 
 use std::fmt;
@@ -15,17 +19,17 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::header::{AUTHORIZATION, HeaderName};
 use http::{Extensions, HeaderMap, HeaderValue};
-use quick_cache::sync::Cache;
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::credential::{ApiKey, UserToken};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events;
-use crate::member::{GrantKey, MemberGrant, MemberToken, TokenSigner};
+use crate::member::{MemberGrant, MemberToken, TokenSigner};
 use crate::origin::Origin;
 
-pub(crate) use slot::RefreshPolicy;
+use grants::GrantCache;
+pub(crate) use minted::RefreshPolicy;
 use slot::TokenSlot;
 
 /// Source's header choosing live or test mode for a user token.
@@ -122,9 +126,8 @@ pub(crate) struct Authorizer {
     clock: Arc<dyn Clock>,
     origin: Origin,
     refresh: RefreshPolicy,
-    /// Tokens for per-request grants, keyed by subject, actor and scopes; each slot
-    /// is reused only for grants its token satisfies.
-    grants: Cache<GrantKey, Arc<TokenSlot>>,
+    /// Tokens for per-request grants.
+    grants: GrantCache,
 }
 
 impl Authorizer {
@@ -170,7 +173,7 @@ impl Authorizer {
             DefaultCredential::MemberToken(token) => DefaultAuth::Token(token.clone()),
             DefaultCredential::MemberGrant(grant) => DefaultAuth::Grant {
                 grant: grant.clone(),
-                slot: TokenSlot::for_layer(),
+                slot: TokenSlot::default(),
             },
         };
         Self {
@@ -179,7 +182,7 @@ impl Authorizer {
             clock,
             origin: config.origin.clone(),
             refresh: config.refresh,
-            grants: Cache::new(config.grant_cache_capacity),
+            grants: GrantCache::new(config.grant_cache_capacity),
         }
     }
 
@@ -273,21 +276,10 @@ impl Authorizer {
     }
 
     fn grant_authorization(&self, grant: &MemberGrant) -> Result<HeaderValue> {
-        // A miss signs before anything is cached, so a grant that cannot be signed
-        // leaves no entry behind; concurrent misses on one key wait for this one.
-        let mut minted = None;
-        let slot = self.grants.get_or_insert_with(grant.key(), || {
-            let (slot, authorization) =
-                TokenSlot::first(&*self.clock, &self.refresh, grant, |grant, now| {
-                    self.sign(grant, now, false)
-                })?;
-            minted = Some(authorization);
-            Ok::<_, Error>(Arc::new(slot))
-        })?;
-        match minted {
-            Some(authorization) => Ok(authorization),
-            None => self.mint(&slot, grant),
-        }
+        self.grants
+            .authorization(&*self.clock, &self.refresh, grant, |grant, now, refresh| {
+                self.sign(grant, now, refresh)
+            })
     }
 
     fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<HeaderValue> {
@@ -319,14 +311,6 @@ impl Authorizer {
 /// `Bearer <token>`, marked sensitive.
 fn bearer(token: &str) -> HeaderValue {
     sensitive(&Zeroizing::new(format!("Bearer {token}")))
-}
-
-/// A fresh copy of a header value built by [`bearer`], sharing no reference count.
-fn bearer_copy(value: &HeaderValue) -> HeaderValue {
-    let mut copy = HeaderValue::from_bytes(value.as_bytes())
-        .expect("a header value's bytes make a valid header value");
-    copy.set_sensitive(true);
-    copy
 }
 
 /// A header value that HTTP/2's HPACK will not index and that `Debug` hides.

@@ -1,0 +1,188 @@
+//! The layer's own slot or the per-request cache, with a manual clock and a real
+//! signer: what the unit tests of both send requests through.
+
+use std::time::{Duration, SystemTime};
+
+use http::HeaderValue;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::member::{MemberGrant, MemberToken};
+use crate::{ApiKey, Clock, ManualClock, TokenSigner, TokenVerifier};
+
+use super::grants::GrantCache;
+use super::minted::RefreshPolicy;
+use super::slot::TokenSlot;
+
+pub(super) const MINUTE: Duration = Duration::from_secs(60);
+pub(super) const SECOND: Duration = Duration::from_secs(1);
+
+const KEY_ID: &str = "key_test1";
+const SECRET: &str = "sk_test_0123456789abcdef0123456789abcdef";
+
+enum Store {
+    LayersOwn(TokenSlot),
+    PerRequest(GrantCache),
+}
+
+/// Where tokens are kept, and a way to send one request through it for a grant.
+pub(super) struct Fixture {
+    pub(super) clock: ManualClock,
+    signer: TokenSigner,
+    policy: RefreshPolicy,
+    store: Store,
+}
+
+impl Fixture {
+    /// The slot of a layer's own grant.
+    pub(super) fn layers_own() -> Self {
+        Self::with(Store::LayersOwn(TokenSlot::default()))
+    }
+
+    /// The per-request grant cache.
+    pub(super) fn per_request() -> Self {
+        Self::with(Store::PerRequest(GrantCache::new(16)))
+    }
+
+    fn with(store: Store) -> Self {
+        let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        Self {
+            signer: TokenSigner::new(key()).with_clock(clock.clone()),
+            clock,
+            policy: RefreshPolicy::default(),
+            store,
+        }
+    }
+
+    /// Sends a request for `grant`, signing if it must.
+    pub(super) fn send(&self, grant: &MemberGrant) -> Result<HeaderValue> {
+        self.send_with(grant, |grant, now, _| self.signer.sign_at(grant, now))
+    }
+
+    /// Sends a request for `grant` with a signer that always fails.
+    pub(super) fn send_refused(&self, grant: &MemberGrant) -> Result<HeaderValue> {
+        self.send_with(grant, |_, _, _| {
+            Err(Error::new(ErrorKind::Signing, "refused for the test"))
+        })
+    }
+
+    fn send_with(
+        &self,
+        grant: &MemberGrant,
+        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<MemberToken>,
+    ) -> Result<HeaderValue> {
+        match &self.store {
+            Store::LayersOwn(slot) => slot.authorization(&self.clock, &self.policy, grant, sign),
+            Store::PerRequest(cache) => cache.authorization(&self.clock, &self.policy, grant, sign),
+        }
+    }
+
+    /// The `exp` of the token in `header`.
+    pub(super) fn exp(&self, header: &HeaderValue) -> u64 {
+        let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
+        TokenVerifier::new([key()])
+            .with_clock(self.clock.clone())
+            .verify(jwt)
+            .expect("a valid token")
+            .exp
+    }
+
+    pub(super) fn now_secs(&self) -> u64 {
+        crate::clock::unix_seconds(self.clock.now()).unwrap()
+    }
+}
+
+fn key() -> ApiKey {
+    ApiKey::new(KEY_ID, SECRET).expect("valid key")
+}
+
+/// What the layer's own slot and the per-request cache both must do.
+mod tests {
+    use super::*;
+
+    fn both() -> [Fixture; 2] {
+        [Fixture::layers_own(), Fixture::per_request()]
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_a_token_that_is_still_valid() {
+        for store in both() {
+            let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+            let first = store.send(&grant).expect("minted");
+
+            // Due for refresh (one minute before expiry), but the signer fails: keep the old one.
+            store.clock.advance(4 * MINUTE + 30 * SECOND);
+            assert_eq!(store.send_refused(&grant).expect("old token kept"), first);
+
+            // Once the old token has expired, the failure is reported, never the old token.
+            store.clock.advance(MINUTE);
+            let err = store.send_refused(&grant).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Signing);
+
+            // And a working signer recovers with a new token.
+            assert_ne!(store.send(&grant).expect("minted again"), first);
+        }
+    }
+
+    #[test]
+    fn a_token_is_refreshed_exactly_at_its_refresh_time() {
+        for store in both() {
+            let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+            let first = store.send(&grant).expect("minted");
+            // The default margin for 5 minutes is 60 s: fresh until 4 minutes, not at.
+            store.clock.advance(4 * MINUTE - Duration::from_millis(1));
+            assert_eq!(store.send(&grant).unwrap(), first);
+            store.clock.advance(Duration::from_millis(1));
+            let second = store.send(&grant).unwrap();
+            assert_ne!(second, first);
+            assert_eq!(store.send(&grant).unwrap(), second);
+            assert_eq!(store.send(&grant).unwrap(), second);
+        }
+    }
+
+    /// Each deadline holds on the monotonic clock alone: here the wall clock is
+    /// stepped back to a minute after minting whenever time passes.
+    #[test]
+    fn monotonic_deadlines_are_exclusive() {
+        for store in both() {
+            let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+            let minted_at = store.clock.now();
+            let first = store.send(&grant).expect("minted");
+            // Exactly at the monotonic refresh deadline: refreshed.
+            store.clock.advance(4 * MINUTE);
+            store.clock.set(minted_at + MINUTE);
+            let second = store.send(&grant).expect("refreshed");
+            assert_ne!(second, first);
+            // Exactly at the second token's monotonic expiry: a failed refresh reports.
+            store.clock.advance(5 * MINUTE);
+            store.clock.set(minted_at + 2 * MINUTE);
+            assert_eq!(
+                store.send_refused(&grant).unwrap_err().kind(),
+                ErrorKind::Signing
+            );
+        }
+    }
+
+    #[test]
+    fn a_wall_clock_stepped_back_does_not_keep_a_token_past_its_lifetime() {
+        for store in both() {
+            let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+            let first = store.send(&grant).expect("minted");
+            // 4.5 minutes pass, then the wall clock is stepped back an hour: by the
+            // wall clock the token is young, but Source sees it expire in 30 s.
+            store.clock.advance(4 * MINUTE + 30 * SECOND);
+            let stepped_back = store.clock.now() - 60 * MINUTE;
+            store.clock.set(stepped_back);
+            let second = store.send(&grant).expect("refreshed");
+            assert_ne!(second, first);
+
+            // Once its real lifetime has passed, a failing signer reports its error
+            // rather than hand out a token the wall clock, stepped back again, calls valid.
+            store.clock.advance(5 * MINUTE + SECOND);
+            store.clock.set(stepped_back);
+            assert_eq!(
+                store.send_refused(&grant).unwrap_err().kind(),
+                ErrorKind::Signing
+            );
+        }
+    }
+}

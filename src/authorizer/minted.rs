@@ -1,0 +1,154 @@
+//! A minted token's `Authorization` value, when to refresh it and when to stop
+//! using it: what the layer's own slot and the per-request cache both keep.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::HeaderValue;
+
+use crate::member::MemberToken;
+
+/// The default refresh margin is a quarter of the token's lifetime, at most this.
+const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
+
+/// When to refresh a cached token: `margin` before it expires, less up to `jitter`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RefreshPolicy {
+    /// `None`: min(25 % of the lifetime, 60 s).
+    pub(crate) margin: Option<Duration>,
+    pub(crate) jitter: Duration,
+}
+
+impl RefreshPolicy {
+    fn refresh_at(&self, minted_at: SystemTime, expires_at: SystemTime) -> SystemTime {
+        let lifetime = expires_at.duration_since(minted_at).unwrap_or_default();
+        let margin = self
+            .margin
+            .unwrap_or_else(|| (lifetime / 4).min(MAX_DEFAULT_MARGIN));
+        let jitter = random_below(self.jitter);
+        expires_at
+            .checked_sub(margin.saturating_add(jitter))
+            .map_or(minted_at, |at| at.max(minted_at))
+    }
+}
+
+/// A uniformly spread duration in `[0, max)`, from std's per-process random hash keys.
+fn random_below(max: Duration) -> Duration {
+    let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(RandomState::new().hash_one(0u8) % nanos)
+}
+
+/// The `Authorization` value of a minted token and when to stop using it.
+///
+/// Each deadline is kept twice, on the wall clock and on the monotonic clock, and a
+/// token is used only while both agree: a wall clock stepped back cannot keep a
+/// token past the lifetime Source counts, and one stepped forward retires it early.
+#[derive(Debug)]
+pub(super) struct Minted {
+    /// Unique per mint, so a thread can tell whether its own copy is current.
+    pub(super) id: u64,
+    authorization: HeaderValue,
+    /// The token's `exp`, in whole seconds since the Unix epoch.
+    exp: u64,
+    refresh_at: SystemTime,
+    expires_at: SystemTime,
+    refresh_deadline: Instant,
+    expiry_deadline: Instant,
+}
+
+/// Source of [`Minted::id`].
+static NEXT_MINT_ID: AtomicU64 = AtomicU64::new(0);
+
+impl Minted {
+    /// `token`, signed at `now` (`monotonic` on the monotonic clock).
+    pub(super) fn new(
+        token: &MemberToken,
+        now: SystemTime,
+        monotonic: Instant,
+        policy: &RefreshPolicy,
+    ) -> Self {
+        let expires_at = token.expires_at();
+        let refresh_at = policy.refresh_at(now, expires_at);
+        let after_now = |at: SystemTime| at.duration_since(now).unwrap_or_default();
+        let deadline = |at| monotonic.checked_add(after_now(at)).unwrap_or(monotonic);
+        Self {
+            id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
+            authorization: token.authorization().clone(),
+            exp: token.claims().exp,
+            refresh_at,
+            expires_at,
+            refresh_deadline: deadline(refresh_at),
+            expiry_deadline: deadline(expires_at),
+        }
+    }
+
+    /// `Bearer <jwt>`, shared with every request that sends it.
+    pub(super) fn authorization(&self) -> &HeaderValue {
+        &self.authorization
+    }
+
+    /// Whether to send this token for a grant whose latest allowed `exp` is
+    /// `latest_exp`: it satisfies the grant and both refresh deadlines are ahead.
+    pub(super) fn fresh_for(&self, latest_exp: u64, now: SystemTime, monotonic: Instant) -> bool {
+        self.exp <= latest_exp && now < self.refresh_at && self.fresh_by_elapsed_time(monotonic)
+    }
+
+    /// Whether the monotonic refresh deadline is ahead.
+    pub(super) fn fresh_by_elapsed_time(&self, monotonic: Instant) -> bool {
+        monotonic < self.refresh_deadline
+    }
+
+    /// Whether a token due for refresh may still be sent for such a grant when
+    /// minting its successor failed: it satisfies the grant and has not expired by
+    /// either clock.
+    pub(super) fn usable_for(&self, latest_exp: u64, now: SystemTime, monotonic: Instant) -> bool {
+        self.exp <= latest_exp && now < self.expires_at && monotonic < self.expiry_deadline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn default_margin_is_a_quarter_of_the_lifetime_up_to_a_minute() {
+        let policy = RefreshPolicy::default();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(policy.refresh_at(t0, t0 + 2 * MINUTE), t0 + 90 * SECOND);
+        assert_eq!(policy.refresh_at(t0, t0 + 60 * MINUTE), t0 + 59 * MINUTE);
+    }
+
+    #[test]
+    fn margin_and_jitter_never_refresh_before_minting() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let policy = RefreshPolicy {
+            margin: Some(10 * MINUTE),
+            jitter: MINUTE,
+        };
+        assert_eq!(policy.refresh_at(t0, t0 + 5 * MINUTE), t0);
+        let jittered = RefreshPolicy {
+            margin: Some(MINUTE),
+            jitter: MINUTE,
+        };
+        let at = jittered.refresh_at(t0, t0 + 10 * MINUTE);
+        assert!(at > t0 + 8 * MINUTE && at <= t0 + 9 * MINUTE);
+    }
+
+    #[test]
+    fn jitter_spreads_over_its_whole_range() {
+        let samples: Vec<Duration> = (0..400).map(|_| random_below(MINUTE)).collect();
+        assert!(samples.iter().all(|jitter| *jitter < MINUTE));
+        // Uniform over [0, 60 s): 400 draws all land in one half with odds 2^-399.
+        assert!(samples.iter().any(|jitter| *jitter < 30 * SECOND));
+        assert!(samples.iter().any(|jitter| *jitter >= 30 * SECOND));
+        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
+    }
+}
