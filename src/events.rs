@@ -6,11 +6,11 @@
 //! empty and compiles away.
 
 use crate::error::Error;
-use crate::member::{MemberGrant, MemberToken};
+use crate::member::MemberGrant;
 
 /// A member token was minted for `grant`, or refreshed when `refresh`.
 #[inline]
-pub(crate) fn minted(grant: &MemberGrant, key_id: &str, token: &MemberToken, refresh: bool) {
+pub(crate) fn minted(grant: &MemberGrant, key_id: &str, expires_at: u64, refresh: bool) {
     #[cfg(feature = "tracing")]
     {
         let kind = if grant.actor().is_some() {
@@ -18,7 +18,6 @@ pub(crate) fn minted(grant: &MemberGrant, key_id: &str, token: &MemberToken, ref
         } else {
             "member"
         };
-        let expires_at = token.claims().exp;
         // One event either way: with the ids at TRACE, without them at DEBUG.
         if tracing::enabled!(tracing::Level::TRACE) {
             tracing::trace!(
@@ -41,7 +40,7 @@ pub(crate) fn minted(grant: &MemberGrant, key_id: &str, token: &MemberToken, ref
         }
     }
     #[cfg(not(feature = "tracing"))]
-    let _ = (grant, key_id, token, refresh);
+    let _ = (grant, key_id, expires_at, refresh);
 }
 
 /// A request to Source was refused and not sent.

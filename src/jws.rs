@@ -57,7 +57,7 @@ pub(crate) fn header_segment(header: &impl Serialize) -> String {
 }
 
 /// Writes `prefix` then `header_segment.base64url(payload).base64url(sign(signing
-/// input))`, in one buffer of the exact length: a prefix such as `Bearer ` lets a
+/// input))`, as ASCII, in one buffer of the exact length: a prefix such as `Bearer ` lets a
 /// token and its `Authorization` value share that buffer. `None` only if base64
 /// misbehaves.
 pub(crate) fn encode<const N: usize>(
@@ -65,7 +65,7 @@ pub(crate) fn encode<const N: usize>(
     header_segment: &str,
     payload: &[u8],
     sign: impl FnOnce(&[u8]) -> [u8; N],
-) -> Option<String> {
+) -> Option<Vec<u8>> {
     // `encode_string` would zero a 1 KiB scratch buffer per call, and an exact
     // length means the token is never reallocated on its way to its owner.
     let header_end = prefix.len() + header_segment.len();
@@ -80,7 +80,7 @@ pub(crate) fn encode<const N: usize>(
     URL_SAFE_NO_PAD
         .encode_slice(signature, &mut jwt[payload_end + 1..])
         .ok()?;
-    String::from_utf8(jwt).ok()
+    Some(jwt)
 }
 
 /// A token split into its three parts; nothing checked yet.
@@ -197,7 +197,8 @@ mod tests {
             [1u8; 64]
         })
         .expect("encoded");
-        assert_eq!(prefixed, format!("Bearer {token}"));
+        assert_eq!(prefixed, [b"Bearer ".as_slice(), &token].concat());
+        let token = String::from_utf8(token).expect("ASCII");
         let parts = Parts::split(&token).expect("three parts");
         assert_eq!(parts.signature::<64>(), Ok([1; 64]));
         assert_eq!(parts.claims::<serde_json::Value>().unwrap()["a"], 1);

@@ -53,5 +53,6 @@ mod signing {
         jws::encode::<SIGNATURE_LEN>("", header_segment, payload, |input| {
             key.sign(input).to_bytes()
         })
+        .and_then(|token| String::from_utf8(token).ok())
     }
 }

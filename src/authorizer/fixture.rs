@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use http::HeaderValue;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::member::{MemberGrant, MemberToken};
+use crate::member::{MemberGrant, Signed};
 use crate::{ApiKey, Clock, ManualClock, TokenSigner, TokenVerifier};
 
 use super::grants::GrantCache;
@@ -55,7 +55,7 @@ impl Fixture {
 
     /// Sends a request for `grant`, signing if it must.
     pub(super) fn send(&self, grant: &MemberGrant) -> Result<HeaderValue> {
-        self.send_with(grant, |grant, now, _| self.signer.sign_at(grant, now))
+        self.send_with(grant, |grant, now, _| self.signer.sign_header(grant, now))
     }
 
     /// Sends a request for `grant` with a signer that always fails.
@@ -68,7 +68,7 @@ impl Fixture {
     fn send_with(
         &self,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<MemberToken>,
+        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
     ) -> Result<HeaderValue> {
         match &self.store {
             Store::LayersOwn(slot) => slot.authorization(&self.clock, &self.policy, grant, sign),

@@ -8,7 +8,7 @@ use quick_cache::sync::{Cache, EntryAction, EntryResult, GuardResult};
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::member::{GrantKey, MemberGrant, MemberToken};
+use crate::member::{GrantKey, MemberGrant, Signed};
 
 use super::minted::{Minted, RefreshPolicy};
 
@@ -48,7 +48,7 @@ impl GrantCache {
         clock: &dyn Clock,
         policy: &RefreshPolicy,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<MemberToken>,
+        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
     ) -> Result<HeaderValue> {
         let now = clock.now();
         let asking = Asking {
@@ -81,7 +81,7 @@ impl GrantCache {
         &self,
         asking: &Asking<'_>,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<MemberToken>,
+        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
     ) -> Result<HeaderValue> {
         let entry = self.tokens.entry(grant.key(), None, |_, minted| {
             if asking.fresh(minted) {
@@ -140,8 +140,8 @@ impl Asking<'_> {
     }
 
     /// `token` as a cache entry, and its header for this request.
-    fn keep(&self, token: MemberToken) -> (Arc<Minted>, HeaderValue) {
-        let minted = Minted::new(&token, self.now, self.monotonic, self.policy);
+    fn keep(&self, token: Signed) -> (Arc<Minted>, HeaderValue) {
+        let minted = Minted::new(token, self.now, self.monotonic, self.policy);
         let authorization = minted.authorization().clone();
         (Arc::new(minted), authorization)
     }
@@ -283,7 +283,7 @@ mod tests {
         let signed = AtomicUsize::new(0);
         let sign = |grant: &MemberGrant, now, _| {
             signed.fetch_add(1, Ordering::SeqCst);
-            signer.sign_at(grant, now)
+            signer.sign_header(grant, now)
         };
         let (started, first_is_signing) = mpsc::channel();
         let (release, until_released) = mpsc::channel::<()>();

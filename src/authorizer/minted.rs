@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderValue;
 
-use crate::member::MemberToken;
+use crate::member::Signed;
 
 /// The default refresh margin is a quarter of the token's lifetime, at most this.
 const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
@@ -67,19 +67,19 @@ static NEXT_MINT_ID: AtomicU64 = AtomicU64::new(0);
 impl Minted {
     /// `token`, signed at `now` (`monotonic` on the monotonic clock).
     pub(super) fn new(
-        token: &MemberToken,
+        token: Signed,
         now: SystemTime,
         monotonic: Instant,
         policy: &RefreshPolicy,
     ) -> Self {
-        let expires_at = token.expires_at();
+        let expires_at = SystemTime::UNIX_EPOCH + Duration::from_secs(token.exp);
         let refresh_at = policy.refresh_at(now, expires_at);
         let after_now = |at: SystemTime| at.duration_since(now).unwrap_or_default();
         let deadline = |at| monotonic.checked_add(after_now(at)).unwrap_or(monotonic);
         Self {
             id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
-            authorization: token.authorization().clone(),
-            exp: token.claims().exp,
+            authorization: token.authorization,
+            exp: token.exp,
             refresh_at,
             expires_at,
             refresh_deadline: deadline(refresh_at),

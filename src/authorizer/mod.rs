@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::credential::{ApiKey, UserToken};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events;
-use crate::member::{MemberGrant, MemberToken, TokenSigner};
+use crate::member::{MemberGrant, MemberToken, Signed, TokenSigner};
 use crate::origin::Origin;
 
 use grants::GrantCache;
@@ -289,10 +289,10 @@ impl Authorizer {
     }
 
     /// Signs a token for `grant` at `now`; `refresh` when it replaces an earlier one.
-    fn sign(&self, grant: &MemberGrant, now: SystemTime, refresh: bool) -> Result<MemberToken> {
+    fn sign(&self, grant: &MemberGrant, now: SystemTime, refresh: bool) -> Result<Signed> {
         let signer = self.signer()?;
-        let token = signer.sign_at(grant, now)?;
-        events::minted(grant, signer.key_id(), &token, refresh);
+        let token = signer.sign_header(grant, now)?;
+        events::minted(grant, signer.key_id(), token.exp, refresh);
         Ok(token)
     }
 

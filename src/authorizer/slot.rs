@@ -9,7 +9,7 @@ use http::HeaderValue;
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::member::{MemberGrant, MemberToken};
+use crate::member::{MemberGrant, Signed};
 
 use super::minted::{Minted, RefreshPolicy};
 
@@ -62,7 +62,7 @@ impl TokenSlot {
         clock: &dyn Clock,
         policy: &RefreshPolicy,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<MemberToken>,
+        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
     ) -> Result<HeaderValue> {
         if let Some(minted) = &*self.current.load() {
             if minted.fresh_by_elapsed_time(clock.monotonic()) {
@@ -83,7 +83,7 @@ impl TokenSlot {
         }
         match sign(grant, now, current.is_some()) {
             Ok(token) => {
-                let minted = Minted::new(&token, now, monotonic, policy);
+                let minted = Minted::new(token, now, monotonic, policy);
                 let authorization = minted.authorization().clone();
                 self.current.store(Some(Arc::new(minted)));
                 Ok(authorization)

@@ -49,7 +49,7 @@ pub(crate) fn sign(
     header_segment: &str,
     payload: &[u8],
     mac: &HmacSha256,
-) -> Option<String> {
+) -> Option<Vec<u8>> {
     jws::encode::<TAG_LEN>(prefix, header_segment, payload, |input| {
         let mut mac = mac.clone();
         mac.update(input);

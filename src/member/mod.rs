@@ -29,6 +29,7 @@ mod verifier;
 pub use claims::MemberClaims;
 pub(crate) use grant::GrantKey;
 pub use grant::MemberGrant;
+pub(crate) use signer::Signed;
 pub use signer::TokenSigner;
 pub use token::MemberToken;
 pub use verifier::TokenVerifier;

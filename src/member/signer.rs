@@ -2,10 +2,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use http::HeaderValue;
+
 use crate::clock::{Clock, SystemClock, since_epoch};
 use crate::credential::ApiKey;
 use crate::error::{Error, ErrorKind, Result};
 
+use super::claims::ClaimsOut;
 use super::hs256::{self, HmacSha256};
 use super::token::BEARER;
 use super::{MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
@@ -89,6 +92,20 @@ impl TokenSigner {
     /// [`sign`](Self::sign), with `now` read by the caller, who needs the same
     /// reading to schedule the token's refresh.
     pub(crate) fn sign_at(&self, grant: &MemberGrant, now: SystemTime) -> Result<MemberToken> {
+        let signed = self.sign_header(grant, now)?;
+        let claims = MemberClaims {
+            sub: grant.subject().to_owned(),
+            act: grant.actor().map(str::to_owned),
+            iat: signed.iat,
+            exp: signed.exp,
+            scopes: grant.scopes_granted().to_vec(),
+        };
+        Ok(MemberToken::new(signed.authorization, claims))
+    }
+
+    /// Validates `grant` and signs a token for it at `now`, as `Bearer <jwt>`,
+    /// without copying its claims into a [`MemberToken`]: all the layer keeps.
+    pub(crate) fn sign_header(&self, grant: &MemberGrant, now: SystemTime) -> Result<Signed> {
         grant.validate()?;
         let exp = grant.latest_exp(now)?;
         let iat = since_epoch(now)?
@@ -100,19 +117,42 @@ impl TokenSigner {
                 "the token's expiry must be at most 24 hours after `iat`, which is backdated",
             ));
         }
-        let claims = MemberClaims {
-            sub: grant.subject().to_owned(),
-            act: grant.actor().map(str::to_owned),
+        let claims = ClaimsOut {
+            sub: grant.subject(),
+            act: grant.actor(),
             iat,
             exp,
-            scopes: grant.scopes_granted().to_vec(),
+            scopes: grant.scopes_granted(),
         };
         let authorization = serde_json::to_vec(&claims)
             .ok()
             .and_then(|payload| hs256::sign(BEARER, &self.header_segment, &payload, &self.mac))
             .ok_or_else(|| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
-        Ok(MemberToken::new(authorization, claims))
+        Ok(Signed {
+            authorization: token_header(authorization),
+            iat,
+            exp,
+        })
     }
+}
+
+/// A signed token's `Authorization` value, and the times it carries.
+#[derive(Debug)]
+pub(crate) struct Signed {
+    /// `Bearer <jwt>`, marked sensitive.
+    pub(crate) authorization: HeaderValue,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+}
+
+/// `Bearer <jwt>` as a header value that `Debug` and HPACK keep hidden. A bearer
+/// token, not key material: not zeroized, which would cost a pass over it on every
+/// mint (see BENCHMARKS.md).
+fn token_header(authorization: Vec<u8>) -> HeaderValue {
+    let mut authorization = HeaderValue::try_from(authorization)
+        .expect("`Bearer ` and base64url are valid in a header");
+    authorization.set_sensitive(true);
+    authorization
 }
 
 impl fmt::Debug for TokenSigner {

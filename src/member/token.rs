@@ -29,20 +29,15 @@ pub(crate) const BEARER: &str = "Bearer ";
 
 struct Inner {
     /// `Bearer <jwt>`, built once when signed so that every request sending the
-    /// token clones it rather than formats it. A bearer token, not key material:
-    /// hidden from `Debug` and HPACK, but not zeroized, which would cost a pass over
-    /// it on every mint (see BENCHMARKS.md).
+    /// token clones it rather than formats it.
     authorization: HeaderValue,
     claims: MemberClaims,
 }
 
 impl MemberToken {
-    /// A token from `authorization`, which is `Bearer <jwt>` as the signer wrote it.
-    pub(crate) fn new(authorization: String, claims: MemberClaims) -> Self {
-        debug_assert!(authorization.starts_with(BEARER));
-        let mut authorization = HeaderValue::try_from(authorization)
-            .expect("a signed token is base64url, valid in a header");
-        authorization.set_sensitive(true);
+    /// A token from its `Bearer <jwt>` header value, as the signer wrote it.
+    pub(crate) fn new(authorization: HeaderValue, claims: MemberClaims) -> Self {
+        debug_assert!(authorization.as_bytes().starts_with(BEARER.as_bytes()));
         Self {
             inner: Arc::new(Inner {
                 authorization,
