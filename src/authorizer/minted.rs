@@ -22,15 +22,12 @@ pub(crate) struct RefreshPolicy {
 }
 
 impl RefreshPolicy {
-    fn refresh_at(&self, minted_at: SystemTime, expires_at: SystemTime) -> SystemTime {
-        let lifetime = expires_at.duration_since(minted_at).unwrap_or_default();
+    /// How long after minting to refresh a token that lives `lifetime`.
+    fn refresh_after(&self, lifetime: Duration) -> Duration {
         let margin = self
             .margin
             .unwrap_or_else(|| (lifetime / 4).min(MAX_DEFAULT_MARGIN));
-        let jitter = random_below(self.jitter);
-        expires_at
-            .checked_sub(margin.saturating_add(jitter))
-            .map_or(minted_at, |at| at.max(minted_at))
+        lifetime.saturating_sub(margin.saturating_add(random_below(self.jitter)))
     }
 }
 
@@ -73,17 +70,18 @@ impl Minted {
         policy: &RefreshPolicy,
     ) -> Self {
         let expires_at = SystemTime::UNIX_EPOCH + Duration::from_secs(token.exp);
-        let refresh_at = policy.refresh_at(now, expires_at);
-        let after_now = |at: SystemTime| at.duration_since(now).unwrap_or_default();
-        let deadline = |at| monotonic.checked_add(after_now(at)).unwrap_or(monotonic);
+        let lifetime = expires_at.duration_since(now).unwrap_or_default();
+        let refresh_after = policy.refresh_after(lifetime);
+        // A deadline past what `Instant` can hold is today: refresh at once.
+        let deadline = |after| monotonic.checked_add(after).unwrap_or(monotonic);
         Self {
             id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
             authorization: token.authorization,
             exp: token.exp,
-            refresh_at,
+            refresh_at: now + refresh_after,
             expires_at,
-            refresh_deadline: deadline(refresh_at),
-            expiry_deadline: deadline(expires_at),
+            refresh_deadline: deadline(refresh_after),
+            expiry_deadline: deadline(lifetime),
         }
     }
 
@@ -121,25 +119,23 @@ mod tests {
     #[test]
     fn default_margin_is_a_quarter_of_the_lifetime_up_to_a_minute() {
         let policy = RefreshPolicy::default();
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(policy.refresh_at(t0, t0 + 2 * MINUTE), t0 + 90 * SECOND);
-        assert_eq!(policy.refresh_at(t0, t0 + 60 * MINUTE), t0 + 59 * MINUTE);
+        assert_eq!(policy.refresh_after(2 * MINUTE), 90 * SECOND);
+        assert_eq!(policy.refresh_after(60 * MINUTE), 59 * MINUTE);
     }
 
     #[test]
     fn margin_and_jitter_never_refresh_before_minting() {
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let policy = RefreshPolicy {
             margin: Some(10 * MINUTE),
             jitter: MINUTE,
         };
-        assert_eq!(policy.refresh_at(t0, t0 + 5 * MINUTE), t0);
+        assert_eq!(policy.refresh_after(5 * MINUTE), Duration::ZERO);
         let jittered = RefreshPolicy {
             margin: Some(MINUTE),
             jitter: MINUTE,
         };
-        let at = jittered.refresh_at(t0, t0 + 10 * MINUTE);
-        assert!(at > t0 + 8 * MINUTE && at <= t0 + 9 * MINUTE);
+        let after = jittered.refresh_after(10 * MINUTE);
+        assert!(after > 8 * MINUTE && after <= 9 * MINUTE);
     }
 
     #[test]
