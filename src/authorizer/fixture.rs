@@ -55,7 +55,20 @@ impl Fixture {
 
     /// Sends a request for `grant`, signing if it must.
     pub(super) fn send(&self, grant: &MemberGrant) -> Result<HeaderValue> {
-        self.send_with(grant, |grant, now, _| self.signer.sign_header(grant, now))
+        self.send_with(grant, |grant, now, _| self.sign(grant, now))
+    }
+
+    /// What the layer signs for `grant` at `now`.
+    pub(super) fn sign(&self, grant: &MemberGrant, now: SystemTime) -> Result<Signed> {
+        self.signer.sign_header(grant, now)
+    }
+
+    /// How many grants the per-request cache holds a token for.
+    pub(super) fn cached_grants(&self) -> usize {
+        match &self.store {
+            Store::LayersOwn(_) => 0,
+            Store::PerRequest(cache) => cache.len(),
+        }
     }
 
     /// Sends a request for `grant` with a signer that always fails.
@@ -65,7 +78,8 @@ impl Fixture {
         })
     }
 
-    fn send_with(
+    /// Sends a request for `grant`, signing with `sign` if it must.
+    pub(super) fn send_with(
         &self,
         grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,

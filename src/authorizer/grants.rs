@@ -156,8 +156,8 @@ mod tests {
 
     use super::super::fixture::{Fixture, MINUTE, SECOND};
     use super::*;
+    use crate::Clock;
     use crate::error::ErrorKind;
-    use crate::{ApiKey, Clock, ManualClock, TokenSigner};
 
     /// Each deadline holds on the wall clock alone too: here only the wall clock
     /// moves, so the monotonic deadlines cannot mask a wrong comparison.
@@ -255,18 +255,13 @@ mod tests {
 
     #[test]
     fn a_miss_that_fails_to_sign_caches_nothing() {
-        let cache = GrantCache::new(16);
-        let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let policy = RefreshPolicy::default();
+        let cache = Fixture::per_request();
         let grant = MemberGrant::member("mem_1");
-        let refused = cache.authorization(&clock, &policy, &grant, |_, _, _| {
-            Err(crate::Error::new(
-                ErrorKind::Signing,
-                "refused for the test",
-            ))
-        });
+        let refused = cache.send_refused(&grant);
         assert_eq!(refused.unwrap_err().kind(), ErrorKind::Signing);
-        assert_eq!(cache.len(), 0);
+        assert_eq!(cache.cached_grants(), 0);
+        cache.send(&grant).expect("minted");
+        assert_eq!(cache.cached_grants(), 1);
     }
 
     /// While one request mints for a grant, the others for it wait for that token
@@ -274,25 +269,20 @@ mod tests {
     #[test]
     fn concurrent_misses_on_one_grant_sign_once() {
         const WAITERS: usize = 4;
-        let cache = GrantCache::new(16);
-        let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef").unwrap();
-        let signer = TokenSigner::new(key).with_clock(clock.clone());
-        let policy = RefreshPolicy::default();
+        let cache = Fixture::per_request();
         let grant = MemberGrant::member("mem_1");
         let signed = AtomicUsize::new(0);
         let sign = |grant: &MemberGrant, now, _| {
             signed.fetch_add(1, Ordering::SeqCst);
-            signer.sign_header(grant, now)
+            cache.sign(grant, now)
         };
         let (started, first_is_signing) = mpsc::channel();
         let (release, until_released) = mpsc::channel::<()>();
         let all_waiting = Barrier::new(WAITERS + 1);
         let headers: Vec<HeaderValue> = std::thread::scope(|scope| {
-            let (cache, clock, policy, grant, sign) = (&cache, &clock, &policy, &grant, &sign);
-            let all_waiting = &all_waiting;
+            let (cache, grant, sign, all_waiting) = (&cache, &grant, &sign, &all_waiting);
             let first = scope.spawn(move || {
-                cache.authorization(clock, policy, grant, |grant, now, refresh| {
+                cache.send_with(grant, |grant, now, refresh| {
                     started.send(()).unwrap();
                     until_released.recv().unwrap();
                     sign(grant, now, refresh)
@@ -303,7 +293,7 @@ mod tests {
                 .map(|_| {
                     scope.spawn(move || {
                         all_waiting.wait();
-                        cache.authorization(clock, policy, grant, sign)
+                        cache.send_with(grant, sign)
                     })
                 })
                 .collect();
