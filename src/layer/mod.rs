@@ -223,10 +223,14 @@ impl SourceAuthLayer {
 
     /// How many per-request grants' tokens to keep (default 10,000).
     ///
-    /// Size it to the members active within a token's lifetime: a member whose
-    /// entry was evicted just gets a new token minted (one HS256 signature). Each
-    /// entry is bounded by the limits on ids and scopes (at most 32 scopes, 1 KiB
-    /// in all), so the cache's memory is at most this many times that bound.
+    /// Size it to the members (or caregiver and member pairs, and scope sets)
+    /// active within a token's lifetime, five minutes by default. A hit costs a
+    /// lookup and a header clone; a member whose entry was evicted just gets a new
+    /// token minted, one HS256 signature and about a microsecond more. An entry
+    /// takes about 0.6 KiB for Source-sized ids and no scopes (the default
+    /// capacity about 6 MiB; see BENCHMARKS.md), and never more than the limits on
+    /// ids and scopes allow (at most 32 scopes, 1 KiB in all, a token under 4 KiB),
+    /// so the cache's memory is at most this many times that bound.
     pub fn grant_cache_capacity(self, capacity: usize) -> Self {
         self.reconfigure(|config| config.grant_cache_capacity = capacity)
     }

@@ -176,6 +176,16 @@ mod tests {
     /// The largest grant the limits allow signs a token that every verifier
     /// accepts, so signing needs no size check of its own.
     #[test]
+    fn debug_shows_the_key_id_never_the_secret() {
+        let secret = "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000";
+        let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", secret).expect("valid key");
+        let debug = format!("{:?}", TokenSigner::new(key));
+        assert!(debug.starts_with("TokenSigner"), "{debug}");
+        assert!(debug.contains("key_0EipsUv2yRFxynHshisN"), "{debug}");
+        assert!(!debug.contains(secret), "{debug}");
+    }
+
+    #[test]
     fn the_largest_grant_fits_the_token_size_limit() {
         let key = ApiKey::new(
             "key_0EipsUv2yRFxynHshisN",
