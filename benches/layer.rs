@@ -154,27 +154,21 @@ fn report_paired() {
     let mut base = || {
         black_box(send(&mut baseline, request()));
     };
-    let (rounds, batch) = (2001, 500);
-    let ratio = paired_ratio(
-        &mut base,
-        || {
-            black_box(send(&mut api_key, request()));
-        },
-        rounds,
-        batch,
-    );
-    print_paired("api_key", "tower_http_bearer", ratio, 1.10);
-    let ratio = paired_ratio(
-        &mut base,
-        || {
-            black_box(send(&mut cached, request()));
-        },
-        rounds,
-        batch,
-    );
-    print_paired("cached_member", "tower_http_bearer", ratio, 1.5);
-    let ratio = paired_ratio(&mut base, &mut with_grant, rounds, batch);
-    print_paired("per_request_grant_hit", "tower_http_bearer", ratio, 3.0);
+    let mut api_key = || {
+        black_box(send(&mut api_key, request()));
+    };
+    let mut cached = || {
+        black_box(send(&mut cached, request()));
+    };
+    let candidates: [(&str, &mut dyn FnMut(), f64); 3] = [
+        ("api_key", &mut api_key, 1.10),
+        ("cached_member", &mut cached, 1.5),
+        ("per_request_grant_hit", &mut with_grant, 3.0),
+    ];
+    for (name, candidate, at_most) in candidates {
+        let ratio = paired_ratio(&mut base, candidate, 2001, 500);
+        print_paired(name, "tower_http_bearer", ratio, at_most);
+    }
 }
 
 fn report(_: &mut Criterion) {

@@ -125,6 +125,11 @@ pub(crate) fn unix_seconds(time: SystemTime) -> Option<u64> {
         .map(|since| since.as_secs())
 }
 
+/// The instant `seconds` whole seconds after the Unix epoch: a token's `exp` as a time.
+pub(crate) fn at_unix_seconds(seconds: u64) -> SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
+}
+
 /// The time since the Unix epoch, refusing a clock that reads earlier.
 pub(crate) fn since_epoch(now: SystemTime) -> crate::Result<std::time::Duration> {
     now.duration_since(std::time::UNIX_EPOCH).map_err(|_| {

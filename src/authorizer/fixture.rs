@@ -40,7 +40,12 @@ impl Fixture {
 
     /// The per-request grant cache.
     pub(super) fn per_request() -> Self {
-        Self::with(Store::PerRequest(GrantCache::new(16)))
+        Self::per_request_holding(16)
+    }
+
+    /// The per-request grant cache, holding at most `capacity` grants' tokens.
+    pub(super) fn per_request_holding(capacity: usize) -> Self {
+        Self::with(Store::PerRequest(GrantCache::new(capacity)))
     }
 
     fn with(store: Store) -> Self {

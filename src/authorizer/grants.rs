@@ -230,7 +230,7 @@ mod tests {
     fn a_grant_that_cannot_be_signed_is_refused_even_on_a_fresh_token() {
         let cache = Fixture::per_request();
         let grant = MemberGrant::member("mem_1").expires_at(cache.clock.now() + 10 * MINUTE);
-        cache.send(&grant).expect("minted");
+        let first = cache.send(&grant).expect("minted");
         for bad in [
             grant.clone().ttl(25 * 60 * MINUTE),
             grant.clone().ttl(Duration::ZERO),
@@ -242,7 +242,7 @@ mod tests {
             );
         }
         // And they leave nothing behind: the valid grant still gets its token.
-        assert!(cache.send(&grant).is_ok());
+        assert_eq!(cache.send(&grant).unwrap(), first);
         // Once its fixed expiry has passed, that grant is refused, but the next
         // grant for the same member is not.
         cache.clock.advance(11 * MINUTE);
@@ -250,7 +250,39 @@ mod tests {
             cache.send(&grant).unwrap_err().kind(),
             ErrorKind::InvalidExpiry
         );
-        assert!(cache.send(&MemberGrant::member("mem_1")).is_ok());
+        let next = cache.send(&MemberGrant::member("mem_1")).unwrap();
+        assert_eq!(cache.exp(&next), cache.now_secs() + 5 * 60);
+    }
+
+    /// A cache that holds nothing still sends every request its own token.
+    #[test]
+    fn a_cache_of_no_entries_mints_for_every_request() {
+        let cache = Fixture::per_request_holding(0);
+        let grant = MemberGrant::member("mem_1");
+        let first = cache.send(&grant).expect("minted");
+        assert_eq!(cache.exp(&first), cache.now_secs() + 5 * 60);
+        assert_eq!(cache.exp(&cache.send(&grant).unwrap()), cache.exp(&first));
+        assert_eq!(cache.cached_grants(), 0);
+    }
+
+    /// `Debug` of what the cache keeps shows its times, never the token.
+    #[test]
+    fn debug_never_shows_the_token() {
+        let cache = Fixture::per_request();
+        let grant = MemberGrant::member("mem_1");
+        let header = cache.send(&grant).unwrap();
+        let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
+        let signed = cache.sign(&grant, cache.clock.now()).unwrap();
+        let minted = Minted::new(
+            signed,
+            cache.clock.now(),
+            cache.clock.monotonic(),
+            &RefreshPolicy::default(),
+        );
+        for debug in [format!("{minted:?}"), format!("{header:?}")] {
+            assert!(!debug.contains(jwt) && !debug.contains("eyJ"), "{debug}");
+        }
+        assert!(format!("{minted:?}").contains("refresh_deadline"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderValue;
 
+use crate::clock::at_unix_seconds;
 use crate::member::Signed;
 
 /// The default refresh margin is a quarter of the token's lifetime, at most this.
@@ -53,7 +54,6 @@ pub(super) struct Minted {
     /// The token's `exp`, in whole seconds since the Unix epoch.
     exp: u64,
     refresh_at: SystemTime,
-    expires_at: SystemTime,
     refresh_deadline: Instant,
     expiry_deadline: Instant,
 }
@@ -69,8 +69,9 @@ impl Minted {
         monotonic: Instant,
         policy: &RefreshPolicy,
     ) -> Self {
-        let expires_at = SystemTime::UNIX_EPOCH + Duration::from_secs(token.exp);
-        let lifetime = expires_at.duration_since(now).unwrap_or_default();
+        let lifetime = at_unix_seconds(token.exp)
+            .duration_since(now)
+            .unwrap_or_default();
         let refresh_after = policy.refresh_after(lifetime);
         // A deadline past what `Instant` can hold is today: refresh at once.
         let deadline = |after| monotonic.checked_add(after).unwrap_or(monotonic);
@@ -79,7 +80,6 @@ impl Minted {
             authorization: token.authorization,
             exp: token.exp,
             refresh_at: now + refresh_after,
-            expires_at,
             refresh_deadline: deadline(refresh_after),
             expiry_deadline: deadline(lifetime),
         }
@@ -105,7 +105,9 @@ impl Minted {
     /// minting its successor failed: it satisfies the grant and has not expired by
     /// either clock.
     pub(super) fn usable_for(&self, latest_exp: u64, now: SystemTime, monotonic: Instant) -> bool {
-        self.exp <= latest_exp && now < self.expires_at && monotonic < self.expiry_deadline
+        self.exp <= latest_exp
+            && now < at_unix_seconds(self.exp)
+            && monotonic < self.expiry_deadline
     }
 }
 

@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::credential::{ApiKey, UserToken};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events;
-use crate::member::{MemberGrant, MemberToken, Signed, TokenSigner};
+use crate::member::{BEARER, MemberGrant, MemberToken, Signed, TokenSigner};
 use crate::origin::Origin;
 
 use grants::GrantCache;
@@ -310,7 +310,7 @@ impl Authorizer {
 
 /// `Bearer <token>`, marked sensitive.
 fn bearer(token: &str) -> HeaderValue {
-    sensitive(&Zeroizing::new(format!("Bearer {token}")))
+    sensitive(&Zeroizing::new(format!("{BEARER}{token}")))
 }
 
 /// A header value that HTTP/2's HPACK will not index and that `Debug` hides.

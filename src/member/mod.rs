@@ -31,6 +31,7 @@ pub(crate) use grant::GrantKey;
 pub use grant::MemberGrant;
 pub(crate) use signer::Signed;
 pub use signer::TokenSigner;
+pub(crate) use token::BEARER;
 pub use token::MemberToken;
 pub use verifier::TokenVerifier;
 

@@ -10,8 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 use super::claims::ClaimsOut;
 use super::hs256::{self, HmacSha256};
-use super::token::BEARER;
-use super::{MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
+use super::{BEARER, MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
 
 /// Signs member and caregiver tokens with an API key.
 ///
@@ -173,8 +172,6 @@ mod tests {
     use crate::member::grant::{MAX_SCOPE_BYTES, MAX_SCOPE_LEN, MAX_SCOPES};
     use std::time::UNIX_EPOCH;
 
-    /// The largest grant the limits allow signs a token that every verifier
-    /// accepts, so signing needs no size check of its own.
     #[test]
     fn debug_shows_the_key_id_never_the_secret() {
         let secret = "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000";
@@ -185,6 +182,8 @@ mod tests {
         assert!(!debug.contains(secret), "{debug}");
     }
 
+    /// The largest grant the limits allow signs a token that every verifier
+    /// accepts, so signing needs no size check of its own.
     #[test]
     fn the_largest_grant_fits_the_token_size_limit() {
         let key = ApiKey::new(

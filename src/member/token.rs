@@ -1,10 +1,11 @@
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use http::HeaderValue;
 
 use super::MemberClaims;
+use crate::clock::at_unix_seconds;
 
 /// A signed member or caregiver token, as sent in `Authorization: Bearer …`.
 ///
@@ -49,7 +50,7 @@ impl MemberToken {
     /// The compact JWT.
     pub fn as_str(&self) -> &str {
         let jwt = &self.inner.authorization.as_bytes()[BEARER.len()..];
-        std::str::from_utf8(jwt).expect("built from a String")
+        std::str::from_utf8(jwt).expect("a signed token is ASCII")
     }
 
     /// `Bearer <jwt>`, marked sensitive.
@@ -64,7 +65,7 @@ impl MemberToken {
 
     /// When the token expires (its `exp`).
     pub fn expires_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.inner.claims.exp)
+        at_unix_seconds(self.inner.claims.exp)
     }
 }
 
