@@ -36,7 +36,9 @@ fn application(c: &mut Criterion) {
     let token = source
         .application_token(APPLICATION_ID, "usr_2bXq9VtLm4Rk7WcP1sZd")
         .expect("valid ids");
-    let verifier = ApplicationVerifier::new(APPLICATION_ID, [key.clone()]).with_clock(clock);
+    let verifier = ApplicationVerifier::new(APPLICATION_ID, [key.clone()])
+        .unwrap()
+        .with_clock(clock);
     assert!(verifier.verify(&token).is_ok());
 
     // The same key and signature, decoded once, for the bare check.

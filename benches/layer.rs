@@ -71,7 +71,7 @@ fn key() -> ApiKey {
 fn member_layer() -> SourceAuthLayer {
     SourceAuthLayer::member(
         TokenSigner::new(key()),
-        MemberGrant::caregiver("mem_patient1", "mem_parent1"),
+        MemberGrant::member("mem_patient1").caregiver("mem_parent1"),
     )
 }
 
@@ -95,7 +95,7 @@ fn layers(c: &mut Criterion) {
     });
     group.bench_function("per_request_grant_hit", |b| {
         let mut service = SourceAuthLayer::api_key(key()).layer(Bare);
-        let grant = MemberGrant::caregiver("mem_patient1", "mem_parent1");
+        let grant = MemberGrant::member("mem_patient1").caregiver("mem_parent1");
         b.iter(|| {
             let mut request = request();
             request.extensions_mut().insert(grant.clone());
@@ -145,7 +145,7 @@ fn report_paired() {
     let mut api_key = SourceAuthLayer::api_key(key()).layer(Bare);
     let mut cached = member_layer().layer(Bare);
     let mut per_request = SourceAuthLayer::api_key(key()).layer(Bare);
-    let grant = MemberGrant::caregiver("mem_patient1", "mem_parent1");
+    let grant = MemberGrant::member("mem_patient1").caregiver("mem_parent1");
     let mut with_grant = || {
         let mut request = request();
         request.extensions_mut().insert(grant.clone());

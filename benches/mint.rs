@@ -41,13 +41,14 @@ impl Peers {
     fn new() -> Self {
         let key = ApiKey::new(KEY_ID, SECRET).expect("valid key");
         let signer = TokenSigner::new(key.clone());
-        let grant = MemberGrant::caregiver("mem_5QW8j1oKqQjNaPk4Hv3f", "mem_2bXq9VtLm4Rk7WcP1sZd");
+        let grant =
+            MemberGrant::member("mem_5QW8j1oKqQjNaPk4Hv3f").caregiver("mem_2bXq9VtLm4Rk7WcP1sZd");
         let token = signer.sign(&grant).expect("valid grant");
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
         Self {
-            verifier: TokenVerifier::new([key]),
+            verifier: TokenVerifier::new([key]).unwrap(),
             keyed: Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length"),
             header: Header {
                 typ: None,

@@ -86,7 +86,7 @@ fn layers(c: &mut Criterion) {
         *request.body_mut() = None;
         request
     };
-    let grant = MemberGrant::caregiver("mem_patient1", "mem_parent1");
+    let grant = MemberGrant::member("mem_patient1").caregiver("mem_parent1");
     group.bench_function("converted_bare", |b| {
         let mut service = Bare;
         b.iter(|| black_box(send(&mut service, converted(&grant))));

@@ -84,7 +84,7 @@ fn signer() -> TokenSigner {
 /// Caregiver grants for `count` distinct members, as a backend would send them.
 fn grants(count: usize) -> Vec<MemberGrant> {
     (0..count)
-        .map(|n| MemberGrant::caregiver(format!("mem_patient{n}"), "mem_parent1"))
+        .map(|n| MemberGrant::member(format!("mem_patient{n}")).caregiver("mem_parent1"))
         .collect()
 }
 
@@ -102,7 +102,7 @@ fn scale(c: &mut Criterion) {
     let mut group = c.benchmark_group(GROUP);
     group.sample_size(20);
     let signer = signer();
-    let one = MemberGrant::caregiver("mem_patient1", "mem_parent1");
+    let one = MemberGrant::member("mem_patient1").caregiver("mem_parent1");
     group.bench_function("mint", |b| b.iter(|| black_box(signer.sign(&one))));
     for (members, capacity) in CASES {
         let mut request = cycling(members, capacity);
@@ -149,7 +149,7 @@ fn report_paired() {
         1.5,
     );
     let signer = signer();
-    let one = MemberGrant::caregiver("mem_patient1", "mem_parent1");
+    let one = MemberGrant::member("mem_patient1").caregiver("mem_parent1");
     let beyond_mint = paired_difference_ns(
         || drop(black_box(signer.sign(&one))),
         cycling(1_000_000, DEFAULT_CAPACITY),

@@ -7,7 +7,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use source_auth::testing::{MockSource, RelationshipStatus};
+use source_auth::testing::{MockSource, Relationship, RelationshipStatus};
 use source_auth::{ApiKey, BoxError, MemberGrant, SourceAuthLayer};
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -17,7 +17,13 @@ async fn main() -> Result<(), BoxError> {
     let source = MockSource::start().await?;
     let key = ApiKey::new("key_demo1", "sk_test_demo0000000000000000000000000000")?;
     source.add_api_key(&key);
-    source.set_relationship("mem_patient1", "mem_parent1", RelationshipStatus::Active)?;
+    source.set_relationship(
+        Relationship {
+            member: "mem_patient1",
+            caregiver: "mem_parent1",
+        },
+        RelationshipStatus::Active,
+    )?;
 
     let client = ServiceBuilder::new()
         .layer(SourceAuthLayer::new(key).base_url(source.base_url())?)
@@ -37,7 +43,7 @@ async fn main() -> Result<(), BoxError> {
         Request::get(format!("{}/v1/members/mem_patient1", source.base_url())).body(Empty::new())?;
     request
         .extensions_mut()
-        .insert(MemberGrant::caregiver("mem_patient1", "mem_parent1"));
+        .insert(MemberGrant::member("mem_patient1").caregiver("mem_parent1"));
     let response = client.oneshot(request).await?;
     println!(
         "as a caregiver: {} {}",

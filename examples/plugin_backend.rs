@@ -43,7 +43,7 @@ async fn main() -> Result<(), BoxError> {
     let source = MockSource::start().await?;
     // Source gives you the application's public key as a JWK; here, the mock's.
     let jwk = source.application(APPLICATION_ID)?.to_jwk();
-    let verifier = ApplicationVerifier::new(APPLICATION_ID, [ApplicationKey::from_jwk(&jwk)?]);
+    let verifier = ApplicationVerifier::new(APPLICATION_ID, [ApplicationKey::from_jwk(&jwk)?])?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/whoami", listener.local_addr()?);

@@ -19,7 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::Connect;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use source_auth::testing::{MockSource, RelationshipStatus};
+use source_auth::testing::{MockSource, Relationship, RelationshipStatus};
 use source_auth::{ApiKey, BoxError, MemberGrant, SourceAuthLayer, TokenSigner, UserToken};
 use tower::{Layer, ServiceExt};
 
@@ -110,7 +110,13 @@ async fn mock_cases() -> Result<(MockSource, Vec<Case>), BoxError> {
     let mock = MockSource::start().await?;
     mock.add_api_key(&key);
     mock.add_user_token(&user);
-    mock.set_relationship(patient, parent, RelationshipStatus::Active)?;
+    mock.set_relationship(
+        Relationship {
+            member: patient,
+            caregiver: parent,
+        },
+        RelationshipStatus::Active,
+    )?;
 
     let url = mock.base_url();
     let signer = TokenSigner::new(key.clone());
@@ -131,12 +137,12 @@ async fn mock_cases() -> Result<(MockSource, Vec<Case>), BoxError> {
         ),
         (
             "caregiver token, relationship",
-            as_member(MemberGrant::caregiver(patient, parent))?,
+            as_member(MemberGrant::member(patient).caregiver(parent))?,
             record.clone(),
         ),
         (
             "caregiver token, no relationship",
-            as_member(MemberGrant::caregiver(patient, stranger))?,
+            as_member(MemberGrant::member(patient).caregiver(stranger))?,
             record,
         ),
         (

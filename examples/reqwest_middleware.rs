@@ -2,7 +2,7 @@
 //!
 //! `cargo run --example reqwest_middleware --features reqwest`
 
-use source_auth::testing::{MockSource, RelationshipStatus};
+use source_auth::testing::{MockSource, Relationship, RelationshipStatus};
 use source_auth::{ApiKey, BoxError, MemberGrant, SourceAuthLayer, TokenSigner};
 
 #[tokio::main]
@@ -10,7 +10,13 @@ async fn main() -> Result<(), BoxError> {
     let source = MockSource::start().await?;
     let key = ApiKey::new("key_demo1", "sk_test_demo0000000000000000000000000000")?;
     source.add_api_key(&key);
-    source.set_relationship("mem_patient1", "mem_parent1", RelationshipStatus::Active)?;
+    source.set_relationship(
+        Relationship {
+            member: "mem_patient1",
+            caregiver: "mem_parent1",
+        },
+        RelationshipStatus::Active,
+    )?;
 
     // Every request acts as one member by default, with a token refreshed before it expires.
     let layer = SourceAuthLayer::member(TokenSigner::new(key), MemberGrant::member("mem_parent1"))
@@ -30,7 +36,7 @@ async fn main() -> Result<(), BoxError> {
     // One request as a caregiver instead.
     let as_caregiver = client
         .get(&url)
-        .with_extension(MemberGrant::caregiver("mem_patient1", "mem_parent1"))
+        .with_extension(MemberGrant::member("mem_patient1").caregiver("mem_parent1"))
         .send()
         .await?;
     println!(

@@ -83,7 +83,7 @@
 //! assert_eq!(response.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
 //!
 //! let body: serde_json::Value = test::read_body_json(response).await;
-//! let claims = TokenVerifier::new([key]).verify(body["token"].as_str().unwrap_or_default())?;
+//! let claims = TokenVerifier::new([key])?.verify(body["token"].as_str().unwrap_or_default())?;
 //! assert_eq!((claims.sub.as_str(), claims.act.as_deref()), ("mem_kid", Some("mem_ada")));
 //! # Ok(())
 //! # }
@@ -249,7 +249,7 @@ mod application {
     /// # #[actix_web::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let source = MockSource::start().await?;
-    /// let verifier = ApplicationVerifier::new("app_demo1", [source.application("app_demo1")?]);
+    /// let verifier = ApplicationVerifier::new("app_demo1", [source.application("app_demo1")?])?;
     /// let app = test::init_service(
     ///     App::new().app_data(verifier).route("/whoami", web::get().to(whoami)),
     /// )

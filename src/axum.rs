@@ -80,7 +80,7 @@
 //!
 //! let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await?;
 //! let body: serde_json::Value = serde_json::from_slice(&body)?;
-//! let claims = TokenVerifier::new([key]).verify(body["token"].as_str().unwrap_or_default())?;
+//! let claims = TokenVerifier::new([key])?.verify(body["token"].as_str().unwrap_or_default())?;
 //! assert_eq!((claims.sub.as_str(), claims.act.as_deref()), ("mem_kid", Some("mem_ada")));
 //! # Ok(())
 //! # }
@@ -331,7 +331,7 @@ mod application {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let source = MockSource::start().await?;
-    /// let verifier = ApplicationVerifier::new("app_demo1", [source.application("app_demo1")?]);
+    /// let verifier = ApplicationVerifier::new("app_demo1", [source.application("app_demo1")?])?;
     /// let app = Router::new().route("/whoami", get(whoami)).with_state(verifier);
     ///
     /// let token = source.application_token("app_demo1", "usr_ada1")?;

@@ -70,6 +70,8 @@ pub enum ErrorKind {
     WrongApplication,
     /// A Source user id (`usr`) is not `usr_` followed by letters and digits.
     InvalidUserId,
+    /// A verifier was built with no keys, so it could accept no token.
+    NoVerificationKeys,
 }
 
 /// The error returned by every fallible operation in this crate.

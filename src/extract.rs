@@ -94,7 +94,7 @@ impl ExtractorConfig {
 
     fn grant(&self, subject: &str, actor: Option<&str>) -> MemberGrant {
         let grant = match actor {
-            Some(actor) => MemberGrant::caregiver(subject, actor),
+            Some(actor) => MemberGrant::member(subject).caregiver(actor),
             None => MemberGrant::member(subject),
         };
         let grant = match &self.scopes {

@@ -41,8 +41,9 @@ struct Case {
 async fn fixture() -> (MockSource, ApplicationVerifier, Vec<Case>) {
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW));
     let source = MockSource::start().await.unwrap().with_clock(clock.clone());
-    let verifier =
-        ApplicationVerifier::new(APP, [source.application(APP).unwrap()]).with_clock(clock.clone());
+    let verifier = ApplicationVerifier::new(APP, [source.application(APP).unwrap()])
+        .unwrap()
+        .with_clock(clock.clone());
     let token = source.application_token(APP, USER).unwrap();
     let other_app = source.application_token("app_other1", USER).unwrap();
     clock.set(UNIX_EPOCH + Duration::from_secs(NOW - 3600));
@@ -317,7 +318,8 @@ async fn rejections_keep_the_reason() {
 
     let (source, _, _) = fixture().await;
     // APP's key, but a verifier for another application.
-    let verifier = ApplicationVerifier::new("app_other1", [source.application(APP).unwrap()]);
+    let verifier =
+        ApplicationVerifier::new("app_other1", [source.application(APP).unwrap()]).unwrap();
     let token = source.application_token(APP, USER).unwrap();
     let (mut parts, ()) = Request::get("/")
         .header("authorization", format!("Bearer {token}"))

@@ -196,7 +196,8 @@ fn now_secs() -> u64 {
 fn grants() -> [MemberGrant; 2] {
     [
         MemberGrant::member(SUBJECT),
-        MemberGrant::caregiver(SUBJECT, CAREGIVER)
+        MemberGrant::member(SUBJECT)
+            .caregiver(CAREGIVER)
             .ttl(Duration::from_secs(15 * 60))
             .scopes(["read:profile", "write:messages"]),
     ]
@@ -233,7 +234,7 @@ fn crate_tokens_verify_in(peer: Peer) {
 }
 
 fn peer_tokens_verify_in_the_crate(peer: Peer) -> Vec<Value> {
-    let verifier = TokenVerifier::new([api_key()]);
+    let verifier = TokenVerifier::new([api_key()]).unwrap();
     let expected = [
         claims(None, &[]),
         claims(Some(CAREGIVER), &["read:profile", "write:messages"]),
@@ -285,7 +286,10 @@ fn jose_token_signed_with_another_secret_is_rejected() {
         &claims(None, &[]),
         "sk_live_SomeoneElsesSecret00000000000000",
     );
-    let err = TokenVerifier::new([api_key()]).verify(&token).unwrap_err();
+    let err = TokenVerifier::new([api_key()])
+        .unwrap()
+        .verify(&token)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidToken);
 }
 
@@ -324,6 +328,7 @@ mod application {
         let (token, jwk) = jose_token(&claims);
         let key = ApplicationKey::from_jwk(&jwk).expect("jose's JWK is a public Ed25519 key");
         let verified = ApplicationVerifier::new(APP, [key.clone()])
+            .unwrap()
             .verify(&token)
             .unwrap_or_else(|err| panic!("a jose token is rejected: {err}"));
         assert_eq!(verified.user, USER);
@@ -333,6 +338,7 @@ mod application {
         // Another fresh key: the first key does not verify its token.
         let (other, _) = jose_token(&claims);
         let err = ApplicationVerifier::new(APP, [key])
+            .unwrap()
             .verify(&other)
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidToken);

@@ -29,7 +29,8 @@ fn our_tokens_are_what_jsonwebtoken_writes_and_reads() {
     let signer = TokenSigner::new(key()).with_clock(clock());
     for grant in [
         MemberGrant::member("mem_5QW8j1oKqQjNaPk4Hv3f"),
-        MemberGrant::caregiver("mem_patient1", "mem_parent1")
+        MemberGrant::member("mem_patient1")
+            .caregiver("mem_parent1")
             .scopes(["read:profile", "write:notes"]),
     ] {
         let token = signer.sign(&grant).unwrap();
@@ -56,7 +57,7 @@ fn jsonwebtoken_tokens_verify_here_with_or_without_typ() {
         scopes: vec![],
     };
     let encoding = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
-    let verifier = TokenVerifier::new([key()]).with_clock(clock());
+    let verifier = TokenVerifier::new([key()]).unwrap().with_clock(clock());
     let with_typ = Header {
         kid: Some(KEY_ID.to_owned()),
         ..Header::new(Algorithm::HS256)

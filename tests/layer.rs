@@ -151,7 +151,7 @@ async fn precedence_callers_header_then_token_then_grant_then_default() {
         format!("Bearer {}", token.as_str()).as_str()
     );
 
-    let grant = MemberGrant::caregiver("mem_kid1", "mem_mom1");
+    let grant = MemberGrant::member("mem_kid1").caregiver("mem_mom1");
     let claims = claims_for(&layer, &clock, grant).await;
     assert_eq!(
         (claims.sub.as_str(), claims.act.as_deref()),
@@ -188,7 +188,7 @@ async fn a_request_that_asks_for_a_credential_gets_it_or_nothing() {
             ErrorKind::InvalidMemberId,
         ),
         (
-            MemberGrant::caregiver("mem_1", "mem_1"),
+            MemberGrant::member("mem_1").caregiver("mem_1"),
             ErrorKind::ActorIsSubject,
         ),
         (
@@ -278,7 +278,7 @@ async fn per_request_grants_are_cached_per_subject_actor_and_scopes() {
     let layer = key_layer(&clock);
     let grants = [
         MemberGrant::member("mem_1"),
-        MemberGrant::caregiver("mem_1", "mem_2"),
+        MemberGrant::member("mem_1").caregiver("mem_2"),
         MemberGrant::member("mem_1").scopes(["read"]),
     ];
     let mut first = Vec::new();

@@ -197,7 +197,7 @@ async fn a_request_that_cannot_be_authorized_is_not_sent() {
 
     let same = get_with(
         &server.url("/v1/x"),
-        MemberGrant::caregiver("mem_1", "mem_1"),
+        MemberGrant::member("mem_1").caregiver("mem_1"),
     );
     assert_eq!(
         auth_error(send(&layer, same).await.unwrap_err()).kind(),

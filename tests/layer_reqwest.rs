@@ -119,7 +119,7 @@ async fn reqwest_middleware_with_per_request_override() {
     client.get(server.url("/v1/key")).send().await.unwrap();
     client
         .get(server.url("/v1/grant"))
-        .with_extension(MemberGrant::caregiver("mem_kid1", "mem_dad1"))
+        .with_extension(MemberGrant::member("mem_kid1").caregiver("mem_dad1"))
         .send()
         .await
         .unwrap();
@@ -198,7 +198,7 @@ async fn a_converted_request_keeps_its_member_grant_through_middleware() {
     let server = Recorder::start().await;
     let clock = common::clock();
     let client = middleware_client(&server, &clock);
-    let grant = MemberGrant::caregiver("mem_kid1", "mem_dad1");
+    let grant = MemberGrant::member("mem_kid1").caregiver("mem_dad1");
     let request = converted_with_grant(&server.url("/v1/members?x=1"), grant.clone());
     client.execute(request).await.unwrap();
     // The same grant given to the middleware as well is no conflict.

@@ -21,7 +21,9 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
-use source_auth::testing::{ManualClock, MockSource, RelationshipStatus, parse_authorization};
+use source_auth::testing::{
+    ManualClock, MockSource, Relationship, RelationshipStatus, parse_authorization,
+};
 use source_auth::{
     ApiKey, BoxError, Credential, MemberGrant, SourceAuthLayer, TokenSigner, TokenVerifier,
     UserToken,
@@ -160,8 +162,14 @@ async fn mock() -> MockSource {
     mock.add_api_key(&api_key());
     mock.add_api_key(&live_key());
     mock.add_user_token(&user_token());
-    mock.set_relationship(PATIENT, PARENT, RelationshipStatus::Active)
-        .expect("valid members");
+    mock.set_relationship(
+        Relationship {
+            member: PATIENT,
+            caregiver: PARENT,
+        },
+        RelationshipStatus::Active,
+    )
+    .expect("valid members");
     mock
 }
 
@@ -171,7 +179,11 @@ fn credentials_signing_and_their_errors_never_show_secrets() {
     let signer = TokenSigner::new(api_key()).with_clock(clock());
     let member = signer.sign(&MemberGrant::member(PATIENT)).unwrap();
     let caregiver = signer
-        .sign(&MemberGrant::caregiver(PATIENT, PARENT).scopes(["read"]))
+        .sign(
+            &MemberGrant::member(PATIENT)
+                .caregiver(PARENT)
+                .scopes(["read"]),
+        )
         .unwrap();
     for token in [&member, &caregiver] {
         check.secret(token.as_str());
@@ -184,7 +196,9 @@ fn credentials_signing_and_their_errors_never_show_secrets() {
     check.debug("Credential", &Credential::from(api_key()));
     check.debug("Credential", &Credential::from(user_token()));
     check.debug("TokenSigner", &signer);
-    let verifier = TokenVerifier::new([api_key(), live_key()]).with_clock(clock());
+    let verifier = TokenVerifier::new([api_key(), live_key()])
+        .unwrap()
+        .with_clock(clock());
     check.debug("TokenVerifier", &verifier);
     for layer in [
         SourceAuthLayer::api_key(api_key()),
@@ -211,9 +225,11 @@ fn credentials_signing_and_their_errors_never_show_secrets() {
     let unknown_key = other_signer.sign(&MemberGrant::member(PATIENT)).unwrap();
     let tampered = format!("{}x", member.as_str());
     let oversized = format!("{}{}", member.as_str(), "A".repeat(9000));
-    let later = TokenVerifier::new([api_key()]).with_clock(ManualClock::new(
-        member.expires_at() + Duration::from_secs(3600),
-    ));
+    let later = TokenVerifier::new([api_key()])
+        .unwrap()
+        .with_clock(ManualClock::new(
+            member.expires_at() + Duration::from_secs(3600),
+        ));
     let rejected = [
         verifier.verify(unknown_key.as_str()).unwrap_err(),
         verifier.verify(&tampered).unwrap_err(),
@@ -283,7 +299,7 @@ async fn the_layer_over_hyper_never_shows_secrets() {
         let mut with_grant = get(&format!("{base}/v1/members/{PATIENT}"));
         with_grant
             .extensions_mut()
-            .insert(MemberGrant::caregiver(PATIENT, PARENT));
+            .insert(MemberGrant::member(PATIENT).caregiver(PARENT));
         let mut with_token = get(&format!("{base}/v1/members/{PARENT}"));
         with_token.extensions_mut().insert(minted.clone());
         requests.extend([with_grant, with_token]);
@@ -308,7 +324,7 @@ async fn the_layer_over_hyper_never_shows_secrets() {
     let mut bad_grant = get(&format!("{base}/v1/members"));
     bad_grant
         .extensions_mut()
-        .insert(MemberGrant::caregiver(PATIENT, PATIENT));
+        .insert(MemberGrant::member(PATIENT).caregiver(PATIENT));
     let err = client.oneshot(bad_grant).await.unwrap_err();
     check.error("layer error", err.as_ref());
     let expired = SourceAuthLayer::member_token(minted.clone())
@@ -370,7 +386,7 @@ async fn the_layers_events_explain_each_request_and_show_no_secret() {
     for _ in 0..2 {
         let headers = service
             .clone()
-            .oneshot(with(MemberGrant::caregiver(PATIENT, TRACED_ACTOR)))
+            .oneshot(with(MemberGrant::member(PATIENT).caregiver(TRACED_ACTOR)))
             .await
             .unwrap()
             .into_body();
@@ -474,7 +490,7 @@ async fn mock_source_never_echoes_a_credential() {
     mock.add_user_token(&user_token());
     let signer = TokenSigner::new(api_key()).with_clock(clock());
     let caregiver = signer
-        .sign(&MemberGrant::caregiver(PATIENT, PARENT))
+        .sign(&MemberGrant::member(PATIENT).caregiver(PARENT))
         .unwrap();
     let past = TokenSigner::new(api_key())
         .with_clock(ManualClock::new(
@@ -589,7 +605,7 @@ async fn reqwest_and_its_middleware_never_show_secrets() {
         .build();
     let response = client
         .get(&url)
-        .with_extension(MemberGrant::caregiver(PATIENT, PARENT))
+        .with_extension(MemberGrant::member(PATIENT).caregiver(PARENT))
         .send()
         .await
         .unwrap();
@@ -597,7 +613,7 @@ async fn reqwest_and_its_middleware_never_show_secrets() {
     check.show("response body", response.text().await.unwrap());
     let err = client
         .get(&url)
-        .with_extension(MemberGrant::caregiver(PATIENT, "mem_not valid"))
+        .with_extension(MemberGrant::member(PATIENT).caregiver("mem_not valid"))
         .send()
         .await
         .unwrap_err();

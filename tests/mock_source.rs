@@ -14,7 +14,7 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 use source_auth::testing::{
-    ManualClock, MockSource, Outcome, Principal, PrincipalKind, RelationshipStatus,
+    ManualClock, MockSource, Outcome, Principal, PrincipalKind, Relationship, RelationshipStatus,
 };
 use source_auth::{ApiKey, ErrorKind, MemberGrant, TokenSigner, UserToken};
 
@@ -248,7 +248,7 @@ async fn member_token_is_accepted_with_its_key_mode() {
 async fn caregiver_token_needs_an_active_relationship() {
     let mock = mock_with_credentials(None).await;
     let token = TokenSigner::new(jws::api_key())
-        .sign(&MemberGrant::caregiver(PATIENT, PARENT))
+        .sign(&MemberGrant::member(PATIENT).caregiver(PARENT))
         .expect("signs");
     let forbidden = |answer: &Answer| {
         assert_rejected(
@@ -263,12 +263,24 @@ async fn caregiver_token_needs_an_active_relationship() {
     forbidden(&bearer(&mock, token.as_str()).await);
 
     // The other direction is a different relationship.
-    mock.set_relationship(PARENT, PATIENT, RelationshipStatus::Active)
-        .expect("valid ids");
+    mock.set_relationship(
+        Relationship {
+            member: PARENT,
+            caregiver: PATIENT,
+        },
+        RelationshipStatus::Active,
+    )
+    .expect("valid ids");
     forbidden(&bearer(&mock, token.as_str()).await);
 
-    mock.set_relationship(PATIENT, PARENT, RelationshipStatus::Active)
-        .expect("valid ids");
+    mock.set_relationship(
+        Relationship {
+            member: PATIENT,
+            caregiver: PARENT,
+        },
+        RelationshipStatus::Active,
+    )
+    .expect("valid ids");
     let answer = bearer(&mock, token.as_str()).await;
     let principal = assert_accepted(&answer, PrincipalKind::Caregiver);
     assert_eq!(principal.member.as_deref(), Some(PATIENT));
@@ -276,20 +288,38 @@ async fn caregiver_token_needs_an_active_relationship() {
     assert_eq!(principal.key_id.as_deref(), Some(jws::KEY_ID));
     assert_no_echo(&answer, token.as_str());
 
-    mock.set_relationship(PATIENT, PARENT, RelationshipStatus::Inactive)
-        .expect("valid ids");
+    mock.set_relationship(
+        Relationship {
+            member: PATIENT,
+            caregiver: PARENT,
+        },
+        RelationshipStatus::Inactive,
+    )
+    .expect("valid ids");
     forbidden(&bearer(&mock, token.as_str()).await);
 }
 
 #[tokio::test]
 async fn relationships_need_two_distinct_member_ids() {
     let mock = MockSource::start().await.expect("mock starts");
-    let invalid = mock.set_relationship("patient1", PARENT, RelationshipStatus::Active);
+    let invalid = mock.set_relationship(
+        Relationship {
+            member: "patient1",
+            caregiver: PARENT,
+        },
+        RelationshipStatus::Active,
+    );
     assert_eq!(
         invalid.map_err(|e| e.kind()),
         Err(ErrorKind::InvalidMemberId)
     );
-    let same = mock.set_relationship(PATIENT, PATIENT, RelationshipStatus::Active);
+    let same = mock.set_relationship(
+        Relationship {
+            member: PATIENT,
+            caregiver: PATIENT,
+        },
+        RelationshipStatus::Active,
+    );
     assert_eq!(same.map_err(|e| e.kind()), Err(ErrorKind::ActorIsSubject));
 }
 

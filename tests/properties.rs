@@ -41,7 +41,7 @@ fn valid_grant() -> impl Strategy<Value = (MemberGrant, u64)> {
         })
         .prop_map(|(subject, actor, ttl, scopes)| {
             let grant = match actor {
-                Some(actor) => MemberGrant::caregiver(subject, actor),
+                Some(actor) => MemberGrant::member(subject).caregiver(actor),
                 None => MemberGrant::member(subject),
             };
             (grant.ttl(Duration::from_secs(ttl)).scopes(scopes), ttl)
@@ -53,7 +53,9 @@ fn clock_at(secs: u64, nanos: u32) -> ManualClock {
 }
 
 fn verifier() -> TokenVerifier {
-    TokenVerifier::new([api_key()]).with_clock(clock_at(NOW, 0))
+    TokenVerifier::new([api_key()])
+        .unwrap()
+        .with_clock(clock_at(NOW, 0))
 }
 
 /// A valid token, signed at [`NOW`].
@@ -103,7 +105,7 @@ proptest! {
     ) {
         let clock = clock_at(secs, nanos);
         let token = TokenSigner::new(api_key()).with_clock(clock.clone()).sign(&grant).unwrap();
-        let claims = TokenVerifier::new([api_key()]).with_clock(clock).verify(token.as_str()).unwrap();
+        let claims = TokenVerifier::new([api_key()]).unwrap().with_clock(clock).verify(token.as_str()).unwrap();
         prop_assert_eq!(&claims, token.claims());
         prop_assert_eq!(claims.sub.as_str(), grant.subject());
         prop_assert_eq!(claims.act.as_deref(), grant.actor());
@@ -209,7 +211,7 @@ proptest! {
         now in 0..=u64::MAX / 1_000_000_000,
     ) {
         let grant = match actor {
-            Some(actor) => MemberGrant::caregiver(subject, actor),
+            Some(actor) => MemberGrant::member(subject).caregiver(actor),
             None => MemberGrant::member(subject),
         }
         .scopes(scopes)

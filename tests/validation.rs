@@ -54,6 +54,7 @@ fn signer() -> TokenSigner {
 
 fn verifier_at(secs: u64) -> TokenVerifier {
     TokenVerifier::new([api_key()])
+        .unwrap()
         .with_clock(ManualClock::new(UNIX_EPOCH + Duration::from_secs(secs)))
 }
 
@@ -256,10 +257,10 @@ fn member_ids() {
     for (rule, id) in bad_ids {
         let as_subject = signer().sign(&MemberGrant::member(id));
         expect(rule, as_subject, Some(ErrorKind::InvalidMemberId));
-        let as_actor = signer().sign(&MemberGrant::caregiver(SUBJECT, id));
+        let as_actor = signer().sign(&MemberGrant::member(SUBJECT).caregiver(id));
         expect(rule, as_actor, Some(ErrorKind::InvalidMemberId));
     }
-    let same = signer().sign(&MemberGrant::caregiver(SUBJECT, SUBJECT));
+    let same = signer().sign(&MemberGrant::member(SUBJECT).caregiver(SUBJECT));
     expect("actor is subject", same, Some(ErrorKind::ActorIsSubject));
 
     let longest = format!("mem_{}", "a".repeat(64));
@@ -270,7 +271,7 @@ fn member_ids() {
     );
     expect(
         "caregiver",
-        signer().sign(&MemberGrant::caregiver(SUBJECT, ACTOR)),
+        signer().sign(&MemberGrant::member(SUBJECT).caregiver(ACTOR)),
         None,
     );
 }
@@ -535,7 +536,9 @@ fn verifier_expiry_and_leeway() {
         .unwrap();
     let exp = NOW + 60;
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(exp - 1));
-    let default = TokenVerifier::new([api_key()]).with_clock(clock.clone());
+    let default = TokenVerifier::new([api_key()])
+        .unwrap()
+        .with_clock(clock.clone());
     let tight = default.clone().leeway(Duration::ZERO);
     let loose = default.clone().leeway(Duration::from_secs(120));
     let expired = Some(ErrorKind::Expired);
@@ -603,6 +606,7 @@ fn verifier_tries_every_key_with_the_tokens_id() {
         vec![api_key(), other.clone(), old.clone()],
     ] {
         let verifier = TokenVerifier::new(keys)
+            .unwrap()
             .with_clock(ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW)));
         for secret in [SECRET, old_secret.as_str()] {
             for header in [header(KEY_ID), with_typ.clone()] {
@@ -725,7 +729,7 @@ fn errors_never_show_secrets_or_tokens() {
         ),
         (
             signer()
-                .sign(&MemberGrant::caregiver(SUBJECT, SUBJECT))
+                .sign(&MemberGrant::member(SUBJECT).caregiver(SUBJECT))
                 .unwrap_err(),
             key_secret.to_vec(),
         ),
@@ -795,7 +799,7 @@ fn errors_never_show_secrets_or_tokens() {
 fn debug_never_shows_secrets_or_tokens() {
     let user_token = "ut_2bdf6e1aSecretUserToken";
     let token = signer()
-        .sign(&MemberGrant::caregiver(SUBJECT, ACTOR))
+        .sign(&MemberGrant::member(SUBJECT).caregiver(ACTOR))
         .unwrap();
     let signature = token.as_str().rsplit_once('.').unwrap().1;
     let secrets = [

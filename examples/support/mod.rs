@@ -10,7 +10,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use source_auth::testing::{MockSource, RelationshipStatus};
+use source_auth::testing::{MockSource, Relationship, RelationshipStatus};
 use source_auth::{ApiKey, MemberToken, SourceAuth, SourceAuthLayer, TokenVerifier};
 use tower::{Layer, ServiceExt};
 
@@ -50,7 +50,13 @@ pub fn api_key() -> Result<ApiKey, BoxError> {
 pub async fn start_mock_source(key: &ApiKey) -> Result<MockSource, BoxError> {
     let mock = MockSource::start().await?;
     mock.add_api_key(key);
-    mock.set_relationship("mem_kid1", "mem_grace1", RelationshipStatus::Active)?;
+    mock.set_relationship(
+        Relationship {
+            member: "mem_kid1",
+            caregiver: "mem_grace1",
+        },
+        RelationshipStatus::Active,
+    )?;
     Ok(mock)
 }
 
@@ -108,7 +114,7 @@ const DEMO: &[(Option<&str>, &str, StatusCode)] = &[
 /// fails if any status differs from the expected one.
 pub async fn run_demo(app_url: &str, key: ApiKey) -> Result<(), BoxError> {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let verifier = TokenVerifier::new([key]);
+    let verifier = TokenVerifier::new([key])?;
     let mut unexpected = 0;
     for &(user, path, expected) in DEMO {
         let mut request = Request::get(format!("{app_url}{path}"));

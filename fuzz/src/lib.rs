@@ -61,10 +61,15 @@ static APPLICATION_VERIFIER: LazyLock<ApplicationVerifier> = LazyLock::new(|| {
     let x = URL_SAFE_NO_PAD.encode(APPLICATION_KEY.verifying_key().as_bytes());
     let jwk = format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","alg":"EdDSA"}}"#);
     let key = ApplicationKey::from_jwk(&jwk).expect("the fuzz JWK is valid");
-    ApplicationVerifier::new(APPLICATION_ID, [key]).with_clock(ManualClock::new(at(NOW)))
+    ApplicationVerifier::new(APPLICATION_ID, [key])
+        .unwrap()
+        .with_clock(ManualClock::new(at(NOW)))
 });
-static VERIFIER: LazyLock<TokenVerifier> =
-    LazyLock::new(|| TokenVerifier::new([KEY.clone()]).with_clock(ManualClock::new(at(NOW))));
+static VERIFIER: LazyLock<TokenVerifier> = LazyLock::new(|| {
+    TokenVerifier::new([KEY.clone()])
+        .unwrap()
+        .with_clock(ManualClock::new(at(NOW)))
+});
 
 /// `TokenVerifier::verify` on hostile tokens, checked against jsonwebtoken.
 ///
@@ -225,6 +230,7 @@ pub fn credentials(data: &[u8]) {
                 .sign(&MemberGrant::member("mem_1"))
                 .expect("a valid key signs");
             TokenVerifier::new([key])
+                .unwrap()
                 .verify(token.as_str())
                 .expect("a valid key's token verifies");
         }
@@ -283,6 +289,7 @@ pub fn grant(data: &[u8]) {
     assert_eq!(token.expires_at(), at(claims.exp));
     assert_hidden(&format!("{token:?}"), token.as_str());
     let verified = TokenVerifier::new([KEY.clone()])
+        .unwrap()
         .with_clock(clock)
         .verify(token.as_str())
         .expect("a token just signed verifies");
@@ -320,7 +327,7 @@ fn grant_input(
 ) -> arbitrary::Result<(MemberGrant, ManualClock, Duration)> {
     let subject = member_id(input)?;
     let mut grant = if input.arbitrary()? {
-        MemberGrant::caregiver(subject, member_id(input)?)
+        MemberGrant::member(subject).caregiver(member_id(input)?)
     } else {
         MemberGrant::member(subject)
     };

@@ -194,7 +194,10 @@ mod tests {
 
     #[test]
     fn header_values_are_read_as_rfc_6750_says() {
-        let verifier = ApplicationVerifier::new("app_1", []);
+        let jwk =
+            r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+        let key = crate::application::ApplicationKey::from_jwk(jwk).unwrap();
+        let verifier = ApplicationVerifier::new("app_1", [key]).unwrap();
         let refuse = |values: &[&[u8]]| {
             SourceApplication::authenticate(values.iter().copied(), &verifier).unwrap_err()
         };

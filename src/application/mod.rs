@@ -27,7 +27,7 @@
 //! // In production: the JWK Source gives you for your application.
 //! let jwk = source.application("app_5QW8j1oKqQjNaPk4")?.to_jwk();
 //!
-//! let verifier = ApplicationVerifier::new("app_5QW8j1oKqQjNaPk4", [ApplicationKey::from_jwk(&jwk)?]);
+//! let verifier = ApplicationVerifier::new("app_5QW8j1oKqQjNaPk4", [ApplicationKey::from_jwk(&jwk)?])?;
 //! // What the plugin would send, as Source shapes it.
 //! let token = source.application_token("app_5QW8j1oKqQjNaPk4", "usr_ada1")?;
 //!
@@ -35,7 +35,7 @@
 //! assert_eq!(claims.user, "usr_ada1");
 //! assert_eq!(claims.purpose, "verification");
 //!
-//! let other = ApplicationVerifier::new("app_someoneElse", [ApplicationKey::from_jwk(&jwk)?]);
+//! let other = ApplicationVerifier::new("app_someoneElse", [ApplicationKey::from_jwk(&jwk)?])?;
 //! assert!(other.verify(&token).is_err());
 //! # Ok(())
 //! # }
@@ -57,5 +57,4 @@ pub(crate) const ISSUER: &str = "sourcehealth";
 /// Source user ids are `usr_` followed by letters and digits.
 pub(crate) const USER_ID_PREFIX: &str = "usr_";
 /// Application ids are `app_` followed by letters and digits.
-#[cfg(feature = "test-util")]
 pub(crate) const APPLICATION_ID_PREFIX: &str = "app_";

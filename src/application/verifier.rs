@@ -13,7 +13,7 @@ use crate::lifetime::TimeRules;
 use crate::member::MAX_TOKEN_LEN;
 
 use super::eddsa::{self, EDDSA};
-use super::{ApplicationKey, ISSUER, USER_ID_PREFIX};
+use super::{APPLICATION_ID_PREFIX, ApplicationKey, ISSUER, USER_ID_PREFIX};
 
 /// What a verified application token says.
 ///
@@ -73,7 +73,7 @@ pub(crate) struct WireClaims {
 /// use source_auth::application::{ApplicationKey, ApplicationVerifier};
 ///
 /// let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","alg":"EdDSA"}"#;
-/// let verifier = ApplicationVerifier::new("app_5QW8j1oKqQjNaPk4", [ApplicationKey::from_jwk(jwk)?]);
+/// let verifier = ApplicationVerifier::new("app_5QW8j1oKqQjNaPk4", [ApplicationKey::from_jwk(jwk)?])?;
 ///
 /// // An HS256 token is refused whatever its key: alg must be EdDSA.
 /// let hs256 = "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl";
@@ -95,16 +95,33 @@ impl ApplicationVerifier {
     /// A verifier for tokens Source issued to `application_id` (`app_…`), signed by
     /// any of `keys`.
     ///
-    /// It cannot fail: with a malformed id, or no keys, every token is refused.
+    /// Refuses, when built rather than on every token, an `application_id` that is
+    /// not `app_` followed by letters and digits
+    /// ([`ErrorKind::InvalidApplicationId`]) and an empty `keys`
+    /// ([`ErrorKind::NoVerificationKeys`]).
     pub fn new(
         application_id: impl Into<String>,
         keys: impl IntoIterator<Item = ApplicationKey>,
-    ) -> Self {
-        Self {
-            application_id: application_id.into().into(),
-            keys: keys.into_iter().collect(),
-            time: TimeRules::default(),
+    ) -> Result<Self> {
+        let application_id = application_id.into();
+        if !is_source_id(&application_id, APPLICATION_ID_PREFIX) {
+            return Err(Error::new(
+                ErrorKind::InvalidApplicationId,
+                "an ApplicationVerifier's application id must be `app_` followed by letters and digits, as Source shows it",
+            ));
         }
+        let keys: Arc<[ApplicationKey]> = keys.into_iter().collect();
+        if keys.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NoVerificationKeys,
+                "an ApplicationVerifier needs at least one application key (the JWK Source gives the application)",
+            ));
+        }
+        Ok(Self {
+            application_id: application_id.into(),
+            keys,
+            time: TimeRules::default(),
+        })
     }
 
     /// How long after `exp` (and before `nbf` or `iat`) a token is still accepted,

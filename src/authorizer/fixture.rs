@@ -99,6 +99,7 @@ impl Fixture {
     pub(super) fn exp(&self, header: &HeaderValue) -> u64 {
         let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
         TokenVerifier::new([key()])
+            .unwrap()
             .with_clock(self.clock.clone())
             .verify(jwt)
             .expect("a valid token")

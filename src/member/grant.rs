@@ -30,7 +30,7 @@ pub(crate) const MAX_SCOPE_BYTES: usize = 1024;
 /// use source_auth::MemberGrant;
 ///
 /// let member = MemberGrant::member("mem_5QW8j1oKqQjNaPk4Hv3f");
-/// let caregiver = MemberGrant::caregiver("mem_patient1", "mem_parent1")
+/// let caregiver = MemberGrant::member("mem_patient1").caregiver("mem_parent1")
 ///     .ttl(Duration::from_secs(15 * 60))
 ///     .scopes(["read:profile"]);
 /// assert_eq!(caregiver.actor(), Some("mem_parent1"));
@@ -57,25 +57,26 @@ enum Expiry {
 }
 
 impl MemberGrant {
-    /// A token for `subject` acting as themselves.
-    pub fn member(subject: impl AsRef<str>) -> Self {
-        Self::new(subject.as_ref(), None)
-    }
-
-    /// A token for `actor` acting as caregiver for `subject`.
-    pub fn caregiver(subject: impl AsRef<str>, actor: impl AsRef<str>) -> Self {
-        Self::new(subject.as_ref(), Some(actor.as_ref()))
-    }
-
-    fn new(subject: &str, actor: Option<&str>) -> Self {
+    /// A token for `member` (`sub`), acting as themselves unless a
+    /// [`caregiver`](Self::caregiver) is named.
+    pub fn member(member: impl AsRef<str>) -> Self {
         Self {
             key: GrantKey {
-                subject: subject.into(),
-                actor: actor.map(CompactString::from),
+                subject: member.as_ref().into(),
+                actor: None,
                 scopes: Vec::new(),
             },
             expiry: Expiry::After(DEFAULT_TTL),
         }
+    }
+
+    /// Makes this a caregiver token: `caregiver` (`act`) acts for the member the
+    /// grant was built for (`sub`), as in
+    /// `MemberGrant::member(patient).caregiver(parent)`. Each id is named by its
+    /// role where it is given, so the two cannot be swapped unnoticed.
+    pub fn caregiver(mut self, caregiver: impl AsRef<str>) -> Self {
+        self.key.actor = Some(caregiver.as_ref().into());
+        self
     }
 
     /// The token expires this long after it is signed (default 5 minutes, at most 24 hours).

@@ -10,11 +10,11 @@
 //! let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
 //! let signer = TokenSigner::new(key.clone());
 //!
-//! let grant = MemberGrant::caregiver("mem_patient1", "mem_parent1").ttl(Duration::from_secs(600));
+//! let grant = MemberGrant::member("mem_patient1").caregiver("mem_parent1").ttl(Duration::from_secs(600));
 //! let token = signer.sign(&grant)?;
 //! assert_eq!(token.claims().act.as_deref(), Some("mem_parent1"));
 //!
-//! let claims = TokenVerifier::new([key]).verify(token.as_str())?;
+//! let claims = TokenVerifier::new([key])?.verify(token.as_str())?;
 //! assert_eq!(claims.sub, "mem_patient1");
 //! # Ok::<(), source_auth::Error>(())
 //! ```

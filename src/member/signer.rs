@@ -198,7 +198,8 @@ mod tests {
         assert!(scope_len <= MAX_SCOPE_LEN);
         // Quotes and backslashes take the most room once JSON-escaped.
         let scopes = vec!["\\".repeat(scope_len / 2); MAX_SCOPES];
-        let grant = MemberGrant::caregiver(id('a'), id('b'))
+        let grant = MemberGrant::member(id('a'))
+            .caregiver(id('b'))
             .ttl(MAX_TOKEN_LIFETIME)
             .scopes(scopes);
         let token = signer.sign(&grant).expect("the largest grant signs");

@@ -28,8 +28,12 @@ use super::{MAX_TOKEN_LEN, MemberClaims};
 /// let other = ApiKey::new("key_other", "sk_test_ffffffffffffffffffffffffffffffff")?;
 /// let token = TokenSigner::new(other).sign(&MemberGrant::member("mem_1"))?;
 ///
-/// let verifier = TokenVerifier::new([key]);
+/// let verifier = TokenVerifier::new([key])?;
 /// assert_eq!(verifier.verify(token.as_str()).unwrap_err().kind(), ErrorKind::UnknownKey);
+///
+/// // A verifier with no keys could accept nothing: it is refused when built.
+/// let none = TokenVerifier::new([]).unwrap_err();
+/// assert_eq!(none.kind(), ErrorKind::NoVerificationKeys);
 /// # Ok::<(), source_auth::Error>(())
 /// ```
 #[derive(Clone)]
@@ -41,8 +45,11 @@ pub struct TokenVerifier {
 
 impl TokenVerifier {
     /// A verifier that accepts tokens signed by any of `keys`, chosen by `kid`.
-    pub fn new(keys: impl IntoIterator<Item = ApiKey>) -> Self {
-        let keys = keys
+    ///
+    /// Refuses an empty `keys` ([`ErrorKind::NoVerificationKeys`]): such a
+    /// verifier would turn every token away.
+    pub fn new(keys: impl IntoIterator<Item = ApiKey>) -> Result<Self> {
+        let keys: Vec<_> = keys
             .into_iter()
             .map(|key| VerifyingKey {
                 id: key.id().into(),
@@ -50,10 +57,16 @@ impl TokenVerifier {
                 mac: key.mac().clone(),
             })
             .collect();
-        Self {
+        if keys.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NoVerificationKeys,
+                "a TokenVerifier needs at least one API key to verify member tokens with",
+            ));
+        }
+        Ok(Self {
             keys,
             time: TimeRules::default(),
-        }
+        })
     }
 
     /// How long after `exp` (and before `nbf` or `iat`) a token is still accepted,

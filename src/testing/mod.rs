@@ -58,7 +58,7 @@ mod server;
 pub use crate::authorization::{ParseError, Presented, Scheme};
 pub use crate::clock::ManualClock;
 pub use record::{Outcome, Principal, PrincipalKind, RecordedRequest, TokenFingerprint};
-pub use registry::RelationshipStatus;
+pub use registry::{Relationship, RelationshipStatus};
 pub use server::MockSource;
 
 /// Parses an `Authorization` header value the way MockSource does.

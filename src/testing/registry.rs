@@ -22,6 +22,23 @@ pub enum RelationshipStatus {
     Inactive,
 }
 
+/// A caregiver and the member they act for, each named by its role so the two
+/// cannot be swapped unnoticed (as in `MemberGrant::member(member).caregiver(caregiver)`).
+///
+/// ```
+/// use source_auth::testing::Relationship;
+///
+/// let parent_of = Relationship { member: "mem_patient1", caregiver: "mem_parent1" };
+/// assert_eq!(parent_of.member, "mem_patient1");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Relationship<'a> {
+    /// The member cared for: `sub` in a caregiver token.
+    pub member: &'a str,
+    /// The member acting for them: `act` in a caregiver token.
+    pub caregiver: &'a str,
+}
+
 /// Lets the verifier share the mock's clock, which tests may move by hand.
 #[derive(Debug, Clone)]
 struct SharedClock(Arc<dyn Clock>);
@@ -41,7 +58,7 @@ pub(crate) struct Registry {
     relationships: HashMap<(String, String), RelationshipStatus>,
     clock: SharedClock,
     /// Rebuilt whenever a key is added, so it always knows every key.
-    verifier: TokenVerifier,
+    verifier: Option<TokenVerifier>,
     #[cfg(feature = "application")]
     pub(crate) applications: super::application::Applications,
 }
@@ -53,7 +70,7 @@ impl Registry {
             api_keys: Vec::new(),
             user_tokens: Vec::new(),
             relationships: HashMap::new(),
-            verifier: TokenVerifier::new([]).with_clock(clock.clone()),
+            verifier: None,
             clock,
             #[cfg(feature = "application")]
             applications: Default::default(),
@@ -80,8 +97,10 @@ impl Registry {
 
     /// The verifier knows every key and reads the mock's clock.
     fn rebuild_verifier(&mut self) {
-        self.verifier =
-            TokenVerifier::new(self.api_keys.iter().cloned()).with_clock(self.clock.clone());
+        // `None` until a key is registered: a verifier needs one.
+        self.verifier = TokenVerifier::new(self.api_keys.iter().cloned())
+            .ok()
+            .map(|verifier| verifier.with_clock(self.clock.clone()));
     }
 
     pub(crate) fn add_user_token(&mut self, token: &UserToken) {
@@ -90,12 +109,16 @@ impl Registry {
 
     pub(crate) fn set_relationship(
         &mut self,
-        subject: &str,
-        caregiver: &str,
+        relationship: Relationship<'_>,
         status: RelationshipStatus,
     ) {
-        self.relationships
-            .insert((subject.to_owned(), caregiver.to_owned()), status);
+        self.relationships.insert(
+            (
+                relationship.member.to_owned(),
+                relationship.caregiver.to_owned(),
+            ),
+            status,
+        );
     }
 
     /// Checks `presented` as Source would. `user_live_mode` is the request's
@@ -138,15 +161,16 @@ impl Registry {
     }
 
     fn member_principal(&self, token: &str) -> Result<Principal, Rejection> {
-        let (claims, key_id) = self.verifier.verify_with_key_id(token)?;
+        let unknown_key =
+            || Rejection::authentication("unknown_key", "the member token's key is not registered");
+        let verifier = self.verifier.as_ref().ok_or_else(unknown_key)?;
+        let (claims, key_id) = verifier.verify_with_key_id(token)?;
         // The verifier knows only registered keys, so this finds the one that signed.
         let key = self
             .api_keys
             .iter()
             .find(|key| key.id() == key_id)
-            .ok_or_else(|| {
-                Rejection::authentication("unknown_key", "the member token's key is not registered")
-            })?;
+            .ok_or_else(unknown_key)?;
         let kind = match claims.act.as_deref() {
             None => PrincipalKind::Member,
             Some(actor) => {

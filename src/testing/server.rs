@@ -18,7 +18,7 @@ use crate::member::MemberGrant;
 
 use super::handler::{Shared, answer};
 use super::record::{RecordedRequest, TokenFingerprint};
-use super::registry::{Registry, RelationshipStatus};
+use super::registry::{Registry, Relationship, RelationshipStatus};
 
 /// A Source API stand-in on `127.0.0.1`, for tests.
 ///
@@ -30,7 +30,7 @@ use super::registry::{Registry, RelationshipStatus};
 ///
 /// ```
 /// use source_auth::ApiKey;
-/// use source_auth::testing::{MockSource, RelationshipStatus};
+/// use source_auth::testing::{MockSource, Relationship, RelationshipStatus};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,7 +39,7 @@ use super::registry::{Registry, RelationshipStatus};
 ///
 /// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
 /// mock.add_api_key(&key);
-/// mock.set_relationship("mem_patient1", "mem_parent1", RelationshipStatus::Active)?;
+/// mock.set_relationship(Relationship { member: "mem_patient1", caregiver: "mem_parent1" }, RelationshipStatus::Active)?;
 /// assert!(!format!("{mock:?}").contains("sk_test_4eC39"));
 /// assert!(mock.requests().is_empty());
 /// # Ok(())
@@ -102,20 +102,22 @@ impl MockSource {
         self.shared.registry_mut().add_user_token(token);
     }
 
-    /// Records whether `caregiver` may act for `subject`: caregiver tokens (`sub` =
-    /// subject, `act` = caregiver) get 403 unless the pair is active.
+    /// Records whether the relationship's caregiver may act for its member:
+    /// caregiver tokens (`sub` = member, `act` = caregiver) get 403 unless the pair
+    /// is active.
     ///
     /// Fails when either id is not a member id, or they are the same member.
     pub fn set_relationship(
         &self,
-        subject: &str,
-        caregiver: &str,
+        relationship: Relationship<'_>,
         status: RelationshipStatus,
     ) -> Result<()> {
-        MemberGrant::caregiver(subject, caregiver).validate()?;
+        MemberGrant::member(relationship.member)
+            .caregiver(relationship.caregiver)
+            .validate()?;
         self.shared
             .registry_mut()
-            .set_relationship(subject, caregiver, status);
+            .set_relationship(relationship, status);
         Ok(())
     }
 

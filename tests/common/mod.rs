@@ -28,6 +28,7 @@ pub fn clock() -> ManualClock {
 pub fn bearer_claims(clock: &ManualClock, authorization: &str) -> MemberClaims {
     let jwt = authorization.strip_prefix("Bearer ").expect("bearer");
     TokenVerifier::new([api_key()])
+        .unwrap()
         .with_clock(clock.clone())
         .verify(jwt)
         .expect("a valid member token")

@@ -48,6 +48,7 @@ pub fn signer() -> TokenSigner {
 
 pub fn verify(token: &str) -> MemberClaims {
     TokenVerifier::new([common::api_key()])
+        .unwrap()
         .with_clock(clock())
         .verify(token)
         .expect("a valid member token")
@@ -266,7 +267,7 @@ pub const FORGED_BODY: &str =
 /// including a valid token in which `mem_evil` acts for `mem_kid`.
 pub fn forged_headers() -> Vec<(&'static str, String)> {
     let evil = signer()
-        .sign(&MemberGrant::caregiver("mem_kid", "mem_evil"))
+        .sign(&MemberGrant::member("mem_kid").caregiver("mem_evil"))
         .expect("signs");
     vec![
         (LOGIN_HEADER, "ada".to_owned()),
