@@ -50,10 +50,16 @@ pub enum ErrorKind {
     /// A layer built with no default credential got a request that carries none
     /// of its own (no `MemberGrant` or `MemberToken` in its extensions).
     MissingCredential,
-    /// A request carries two different per-request credentials (for example one
-    /// in the `http::Request` it was converted from and another given to
-    /// reqwest-middleware), so which one it asked for is unclear; it is not sent.
+    /// A request carries a per-request credential (`MemberGrant` or
+    /// `MemberToken`) and also another one: its own `Authorization` header, a user
+    /// name in its URL, or a second, different per-request credential (for example
+    /// one in the `http::Request` it was converted from and another given to
+    /// reqwest-middleware). Which one it asked for is unclear; it is not sent.
     ConflictingCredentials,
+    /// A request carries a per-request credential but is not for the origin the
+    /// layer sends credentials to; the message names both. It is not sent: without
+    /// the credential it asked for it would only fail at the other end.
+    NotSourceOrigin,
     /// The clock reads a time before the Unix epoch, so no token can be dated.
     ClockBeforeEpoch,
     /// Encoding a signed token failed; this does not happen with well-behaved

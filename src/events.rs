@@ -7,6 +7,7 @@
 
 use crate::error::Error;
 use crate::member::MemberGrant;
+use crate::origin::Target;
 
 /// A member token was minted for `grant`, or refreshed when `refresh`.
 #[inline]
@@ -54,15 +55,15 @@ pub(crate) fn refused(error: &Error) {
 
 /// A request was left alone: it is not for the configured Source origin.
 #[inline]
-pub(crate) fn not_for_source(scheme: Option<&str>, host: Option<&str>) {
+pub(crate) fn not_for_source(target: Target<'_>) {
     #[cfg(feature = "tracing")]
     tracing::trace!(
-        scheme,
-        host,
+        scheme = target.scheme,
+        host = target.host,
         "source-auth left a request alone: not for Source's origin, so no credential"
     );
     #[cfg(not(feature = "tracing"))]
-    let _ = (scheme, host);
+    let _ = target;
 }
 
 /// A request to Source kept the `Authorization` header its caller set.

@@ -1,5 +1,6 @@
 //! The one origin a layer may send credentials to.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use http::Uri;
@@ -18,6 +19,56 @@ pub(crate) struct Origin {
     port: u16,
     /// `host:port`, to compare a request's authority in one step.
     authority: Box<str>,
+    /// `scheme://host`, with `:port` unless it is the scheme's default.
+    base_url: Box<str>,
+}
+
+/// Where a request goes, as seen from the origin a layer sends credentials to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Destination {
+    /// Another origin: the layer adds no credential.
+    Elsewhere,
+    /// The layer's origin.
+    Source,
+    /// The layer's origin, with a user name or password in the URL. That is a
+    /// credential its caller set (reqwest's `RequestBuilder` turns it into
+    /// `Authorization: Basic`), so it counts as a caller-set `Authorization`.
+    SourceWithUserinfo,
+}
+
+/// A request's scheme, host and port, for messages and events: never its path,
+/// query or user info.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) scheme: Option<&'a str>,
+    pub(crate) host: Option<&'a str>,
+    pub(crate) port: Option<u16>,
+}
+
+impl<'a> Target<'a> {
+    pub(crate) fn of_uri(uri: &'a Uri) -> Self {
+        Self {
+            scheme: uri.scheme_str(),
+            host: uri.host(),
+            port: uri.port_u16(),
+        }
+    }
+}
+
+impl fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.scheme.unwrap_or("(no scheme)");
+        let host = self.host.unwrap_or("(no host)");
+        let port = self.port.or(match self.scheme {
+            Some(scheme) if scheme.eq_ignore_ascii_case("https") => Some(443),
+            Some(scheme) if scheme.eq_ignore_ascii_case("http") => Some(80),
+            _ => None,
+        });
+        match port {
+            Some(port) => write!(f, "{scheme}://{host}:{port}"),
+            None => write!(f, "{scheme}://{host}"),
+        }
+    }
 }
 
 impl Origin {
@@ -60,53 +111,95 @@ impl Origin {
     }
 
     fn new(https: bool, host: String, port: u16) -> Self {
+        let scheme = if https { "https" } else { "http" };
+        let base_url = if port == default_port(https) {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}:{port}")
+        };
         Self {
             authority: format!("{host}:{port}").into_boxed_str(),
+            base_url: base_url.into_boxed_str(),
             https,
             host: host.into_boxed_str(),
             port,
         }
     }
 
-    /// Whether `uri`, an absolute request URI, goes to this origin.
+    /// `scheme://host`, with `:port` unless it is the scheme's default.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// This origin as `scheme://host:port`, its port always spelled out, as
+    /// messages that compare it with a request's [`Target`] show it.
+    pub(crate) fn describe(&self) -> Target<'_> {
+        Target {
+            scheme: Some(if self.https { "https" } else { "http" }),
+            host: Some(&self.host),
+            port: Some(self.port),
+        }
+    }
+
+    /// Where `uri`, an absolute request URI, goes.
     ///
-    /// The same rule as [`Origin::matches`], on the hot path of every request: the
-    /// authority is compared whole, so one with user info never matches.
+    /// The same rule as [`Origin::destination`], on the hot path of every request:
+    /// the authority is compared whole first, and only an authority with user info
+    /// is compared again without it.
     #[inline]
-    pub(crate) fn matches_uri(&self, uri: &Uri) -> bool {
+    pub(crate) fn destination_of_uri(&self, uri: &Uri) -> Destination {
         let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-            return false;
+            return Destination::Elsewhere;
         };
         // `http::Uri` keeps the standard schemes in lowercase.
         let https = match scheme {
             "https" => true,
             "http" => false,
-            _ => return false,
+            _ => return Destination::Elsewhere,
         };
+        let authority = authority.as_str();
+        if self.matches_authority(https, authority) {
+            return Destination::Source;
+        }
+        // User info ends at the last `@`, as `http::Uri::host` reads it.
+        match authority.rsplit_once('@') {
+            Some((_, host_and_port)) if self.matches_authority(https, host_and_port) => {
+                Destination::SourceWithUserinfo
+            }
+            _ => Destination::Elsewhere,
+        }
+    }
+
+    /// Whether `authority` (`host[:port]`, no user info) of a request with this
+    /// scheme is this origin's.
+    #[inline]
+    fn matches_authority(&self, https: bool, authority: &str) -> bool {
         // Exact bytes first: request URIs are nearly always written in lowercase.
         let same = |a: &str, b: &str| a == b || a.eq_ignore_ascii_case(b);
-        let authority = authority.as_str();
         https == self.https
             && ((self.port == default_port(https) && same(authority, &self.host))
                 || same(authority, &self.authority))
     }
 
-    /// Whether a request for `scheme://host:port` goes to this origin.
+    /// Where a request for `scheme://host:port` goes; `userinfo` when its URL has a
+    /// user name or password.
     #[cfg(any(test, feature = "reqwest"))]
-    pub(crate) fn matches(
-        &self,
-        scheme: Option<&str>,
-        host: Option<&str>,
-        port: Option<u16>,
-    ) -> bool {
-        let https = match scheme {
+    pub(crate) fn destination(&self, target: Target<'_>, userinfo: bool) -> Destination {
+        let https = match target.scheme {
             Some(scheme) if scheme.eq_ignore_ascii_case("https") => true,
             Some(scheme) if scheme.eq_ignore_ascii_case("http") => false,
-            _ => return false,
+            _ => return Destination::Elsewhere,
         };
-        https == self.https
-            && port.unwrap_or(default_port(https)) == self.port
-            && host.is_some_and(|host| host.eq_ignore_ascii_case(&self.host))
+        let matches = https == self.https
+            && target.port.unwrap_or(default_port(https)) == self.port
+            && target
+                .host
+                .is_some_and(|host| host.eq_ignore_ascii_case(&self.host));
+        match (matches, userinfo) {
+            (false, _) => Destination::Elsewhere,
+            (true, false) => Destination::Source,
+            (true, true) => Destination::SourceWithUserinfo,
+        }
     }
 }
 
@@ -136,16 +229,19 @@ mod tests {
         Origin::parse(url).expect("valid base URL")
     }
 
-    /// Both matching paths, checked to agree (but for user info, which only the
-    /// whole-authority comparison sees and refuses).
-    fn matches_uri(origin: &Origin, uri: &str) -> bool {
+    /// Both paths (the whole authority, and scheme, host and port as reqwest's
+    /// `Url` gives them), checked to agree.
+    fn destination(origin: &Origin, uri: &str) -> Destination {
         let uri: Uri = uri.parse().expect("uri");
-        let whole = origin.matches_uri(&uri);
-        if !uri.to_string().contains('@') {
-            let by_parts = origin.matches(uri.scheme_str(), uri.host(), uri.port_u16());
-            assert_eq!(whole, by_parts, "{uri}");
-        }
+        let whole = origin.destination_of_uri(&uri);
+        let userinfo = uri.authority().is_some_and(|a| a.as_str().contains('@'));
+        let by_parts = origin.destination(Target::of_uri(&uri), userinfo);
+        assert_eq!(whole, by_parts, "{uri}");
         whole
+    }
+
+    fn matches_uri(origin: &Origin, uri: &str) -> bool {
+        destination(origin, uri) == Destination::Source
     }
 
     #[test]
@@ -201,7 +297,7 @@ mod tests {
         assert!(!matches("https://api.sourcehealth.com.evil.com/v1"));
         assert!(!matches("https://evil.com/https://api.sourcehealth.com"));
         assert!(!matches("/v1/members"));
-        assert!(!matches("https://user@api.sourcehealth.com/v1"));
+        assert!(!matches("https://api.sourcehealth.com@evil.com/v1"));
 
         let local = origin("http://127.0.0.1:8080");
         assert!(matches_uri(&local, "http://127.0.0.1:8080/v1"));
@@ -210,6 +306,58 @@ mod tests {
         for other in ["ftp://127.0.0.1:8080/v1", "ws://127.0.0.1:8080/v1"] {
             assert!(!matches_uri(&local, other), "{other}");
         }
-        assert!(!local.matches(None, Some("127.0.0.1"), Some(8080)));
+        let no_scheme = Target {
+            scheme: None,
+            host: Some("127.0.0.1"),
+            port: Some(8080),
+        };
+        assert_eq!(local.destination(no_scheme, false), Destination::Elsewhere);
+    }
+
+    /// User info in a URL for Source's origin is a credential the caller set.
+    #[test]
+    fn user_info_marks_a_callers_credential() {
+        let source = Origin::default();
+        for uri in [
+            "https://user@api.sourcehealth.com/v1",
+            "https://sk_test_x:@API.sourcehealth.com:443/v1",
+            "https://a@b@api.sourcehealth.com/v1",
+        ] {
+            assert_eq!(
+                destination(&source, uri),
+                Destination::SourceWithUserinfo,
+                "{uri}"
+            );
+        }
+        for uri in [
+            "https://api.sourcehealth.com@evil.com/v1",
+            "https://user@api.sourcehealth.com:444/v1",
+            "http://user@api.sourcehealth.com/v1",
+        ] {
+            assert_eq!(destination(&source, uri), Destination::Elsewhere, "{uri}");
+        }
+    }
+
+    #[test]
+    fn base_url_and_description_name_the_origin() {
+        let source = Origin::default();
+        assert_eq!(source.base_url(), "https://api.sourcehealth.com");
+        assert_eq!(
+            source.describe().to_string(),
+            "https://api.sourcehealth.com:443"
+        );
+        let local = origin("http://LOCALHOST:8080/v1");
+        assert_eq!(local.base_url(), "http://localhost:8080");
+        assert_eq!(local.describe().to_string(), "http://localhost:8080");
+        assert_eq!(origin("http://[::1]").base_url(), "http://[::1]");
+        let uri: Uri = "http://127.0.0.1/v1".parse().unwrap();
+        assert_eq!(Target::of_uri(&uri).to_string(), "http://127.0.0.1:80");
+        let relative: Uri = "/v1".parse().unwrap();
+        assert_eq!(
+            Target::of_uri(&relative).to_string(),
+            "(no scheme)://(no host)"
+        );
+        let other: Uri = "ftp://example.com/".parse().unwrap();
+        assert_eq!(Target::of_uri(&other).to_string(), "ftp://example.com");
     }
 }

@@ -52,15 +52,17 @@ use tower_service::Service;
 use crate::authorizer::{Authorizer, Requested};
 use crate::error::{BoxError, Result};
 use crate::layer::{ResponseFuture, SourceAuth, SourceAuthLayer};
+use crate::origin::Target;
 
 /// Stands in for a request's URL while it is converted, so that neither
 /// conversion parses the real one.
 static PLACEHOLDER_URL: LazyLock<Url> =
     LazyLock::new(|| Url::parse("http://placeholder.invalid/").expect("a constant, valid URL"));
 
-/// Authorizes a reqwest request to Source with the credential it asked for, in its
-/// own extensions or in reqwest-middleware's `middleware_extensions`; any other
-/// request is returned untouched.
+/// Applies the layer's precedence rule to a reqwest request, with the credential
+/// it asked for in its own extensions or in reqwest-middleware's
+/// `middleware_extensions`; a request to another origin that asked for none is
+/// returned untouched.
 ///
 /// reqwest keeps a request's extensions private, but its conversions to and from
 /// `http::Request` carry them, so a request converted from an `http::Request` with
@@ -71,15 +73,14 @@ fn authorize(
     mut request: reqwest::Request,
     middleware_extensions: Option<&Extensions>,
 ) -> Result<reqwest::Request> {
-    let url = request.url();
-    if !authorizer.sends_to(
-        Some(url.scheme()),
-        url.host_str(),
-        url.port_or_known_default(),
-    ) {
-        return Ok(request);
-    }
     let url = std::mem::replace(request.url_mut(), PLACEHOLDER_URL.clone());
+    let target = Target {
+        scheme: Some(url.scheme()),
+        host: url.host_str(),
+        port: url.port_or_known_default(),
+    };
+    let userinfo = !url.username().is_empty() || url.password().is_some();
+    let destination = authorizer.origin().destination(target, userinfo);
     // Set aside too: the conversion would turn no body into an empty one.
     let body = request.body_mut().take();
     let mut converted = http::Request::try_from(request)
@@ -87,9 +88,11 @@ fn authorize(
     let extensions = std::mem::take(converted.extensions_mut());
     let requested = match middleware_extensions {
         Some(middleware_extensions) => Requested::from_either(&extensions, middleware_extensions),
-        None => Ok(Requested::from_extensions(&extensions)),
+        None => Requested::from_extensions(&extensions),
     };
-    requested.and_then(|requested| authorizer.authorize(converted.headers_mut(), requested))?;
+    requested.and_then(|requested| {
+        authorizer.authorize(destination, || target, converted.headers_mut(), requested)
+    })?;
     *converted.extensions_mut() = extensions;
     let mut request = reqwest::Request::try_from(converted)
         .expect("an http::Request with a valid placeholder URL converts back");

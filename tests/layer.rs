@@ -120,51 +120,97 @@ async fn each_credential_sets_its_headers_all_sensitive() {
     }
 }
 
+/// What a request went out with, or the kind of error that kept it in.
+#[derive(Debug, PartialEq)]
+enum Sent {
+    Nothing,
+    Header(String),
+    Member(String),
+    Refused(ErrorKind),
+}
+
+/// The precedence table of the README and the `layer` docs, row by row.
 #[tokio::test]
-async fn precedence_callers_header_then_token_then_grant_then_default() {
+async fn precedence_table() {
     let clock = clock();
     let layer = key_layer(&clock);
-    let token = signer(&clock)
+    let send = async |url: &str, callers_header: bool, token: bool, grant: bool| {
+        let mut request = Request::get(url).body(()).unwrap();
+        if callers_header {
+            request
+                .headers_mut()
+                .insert(AUTHORIZATION, "Bearer mine".parse().unwrap());
+        }
+        if token {
+            request.extensions_mut().insert(self::token(&clock));
+        }
+        if grant {
+            request
+                .extensions_mut()
+                .insert(MemberGrant::member("mem_kid1").caregiver("mem_mom1"));
+        }
+        match headers_sent(&layer, request).await {
+            Err(error) => Sent::Refused(error.kind()),
+            Ok(headers) => match headers.get(AUTHORIZATION) {
+                None => Sent::Nothing,
+                Some(value) if value == "Bearer mine" => {
+                    assert!(
+                        !value.is_sensitive(),
+                        "the caller's header is left as it was"
+                    );
+                    Sent::Header("mine".into())
+                }
+                Some(value) if value == format!("Bearer {SECRET}").as_str() => {
+                    Sent::Header("default".into())
+                }
+                Some(value) => Sent::Member(bearer_claims(&clock, value.to_str().unwrap()).sub),
+            },
+        }
+    };
+    const ELSEWHERE: &str = "https://example.com/v1";
+    const USERINFO: &str = "https://user@api.sourcehealth.com/v1";
+    use ErrorKind::{ConflictingCredentials as Conflict, NotSourceOrigin};
+    // (url, caller's header, token, grant) => what went out
+    let rows = [
+        ((URL, false, false, false), Sent::Header("default".into())),
+        ((URL, true, false, false), Sent::Header("mine".into())),
+        ((URL, false, true, false), Sent::Member("mem_tok1".into())),
+        ((URL, false, false, true), Sent::Member("mem_kid1".into())),
+        ((URL, true, true, false), Sent::Refused(Conflict)),
+        ((URL, true, false, true), Sent::Refused(Conflict)),
+        ((URL, false, true, true), Sent::Refused(Conflict)),
+        ((ELSEWHERE, false, false, false), Sent::Nothing),
+        ((ELSEWHERE, true, false, false), Sent::Header("mine".into())),
+        (
+            (ELSEWHERE, false, true, false),
+            Sent::Refused(NotSourceOrigin),
+        ),
+        (
+            (ELSEWHERE, false, false, true),
+            Sent::Refused(NotSourceOrigin),
+        ),
+        (
+            (ELSEWHERE, true, false, true),
+            Sent::Refused(NotSourceOrigin),
+        ),
+        ((USERINFO, false, false, false), Sent::Nothing),
+        ((USERINFO, false, false, true), Sent::Refused(Conflict)),
+        ((USERINFO, false, true, false), Sent::Refused(Conflict)),
+    ];
+    for ((url, callers_header, token, grant), expected) in rows {
+        assert_eq!(
+            send(url, callers_header, token, grant).await,
+            expected,
+            "{url} header={callers_header} token={token} grant={grant}"
+        );
+    }
+}
+
+/// A member token for `mem_tok1`.
+fn token(clock: &ManualClock) -> MemberToken {
+    signer(clock)
         .sign(&MemberGrant::member("mem_tok1"))
-        .unwrap();
-
-    let mut request = Request::get(URL)
-        .header(AUTHORIZATION, "Bearer mine")
-        .body(())
-        .unwrap();
-    request.extensions_mut().insert(token.clone());
-    let headers = headers_sent(&layer, request).await.unwrap();
-    assert_eq!(headers[AUTHORIZATION], "Bearer mine");
-    assert!(
-        !headers[AUTHORIZATION].is_sensitive(),
-        "the caller's header is left as it was"
-    );
-
-    let mut request = Request::get(URL).body(()).unwrap();
-    request.extensions_mut().insert(token.clone());
-    request
-        .extensions_mut()
-        .insert(MemberGrant::member("mem_ignored1"));
-    let headers = headers_sent(&layer, request).await.unwrap();
-    assert_eq!(
-        headers[AUTHORIZATION],
-        format!("Bearer {}", token.as_str()).as_str()
-    );
-
-    let grant = MemberGrant::member("mem_kid1").caregiver("mem_mom1");
-    let claims = claims_for(&layer, &clock, grant).await;
-    assert_eq!(
-        (claims.sub.as_str(), claims.act.as_deref()),
-        ("mem_kid1", Some("mem_mom1"))
-    );
-
-    assert_eq!(
-        authorization(&layer, NO_EXTENSION).await.unwrap(),
-        format!("Bearer {SECRET}")
-    );
-    // Other origins are left alone entirely.
-    let elsewhere = Request::get("https://example.com/").body(()).unwrap();
-    assert!(headers_sent(&layer, elsewhere).await.unwrap().is_empty());
+        .unwrap()
 }
 
 #[tokio::test]

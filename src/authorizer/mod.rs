@@ -26,7 +26,7 @@ use crate::credential::{ApiKey, UserToken};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events;
 use crate::member::{BEARER, MemberGrant, MemberToken, Signed, TokenSigner};
-use crate::origin::Origin;
+use crate::origin::{Destination, Origin, Target};
 
 use grants::GrantCache;
 pub(crate) use minted::RefreshPolicy;
@@ -83,12 +83,19 @@ pub(crate) enum Requested<'a> {
 }
 
 impl<'a> Requested<'a> {
-    /// A `MemberToken` in `extensions`, or else a `MemberGrant`: a token wins.
+    /// The `MemberToken` or `MemberGrant` in `extensions`; both at once are
+    /// refused rather than one silently dropped.
     #[inline]
-    pub(crate) fn from_extensions(extensions: &'a Extensions) -> Option<Self> {
-        match extensions.get::<MemberToken>() {
-            Some(token) => Some(Self::Token(token)),
-            None => extensions.get::<MemberGrant>().map(Self::Grant),
+    pub(crate) fn from_extensions(extensions: &'a Extensions) -> Result<Option<Self>> {
+        match (
+            extensions.get::<MemberToken>(),
+            extensions.get::<MemberGrant>(),
+        ) {
+            (Some(_), Some(_)) => Err(conflicting(
+                "the request carries both a MemberToken and a MemberGrant in its extensions; give it one",
+            )),
+            (Some(token), None) => Ok(Some(Self::Token(token))),
+            (None, grant) => Ok(grant.map(Self::Grant)),
         }
     }
 
@@ -100,9 +107,11 @@ impl<'a> Requested<'a> {
         first: &'a Extensions,
         second: &'a Extensions,
     ) -> Result<Option<Self>> {
-        match (Self::from_extensions(first), Self::from_extensions(second)) {
-            (Some(one), Some(other)) if !one.same_as(other) => Err(Error::new(
-                ErrorKind::ConflictingCredentials,
+        match (
+            Self::from_extensions(first)?,
+            Self::from_extensions(second)?,
+        ) {
+            (Some(one), Some(other)) if !one.same_as(other) => Err(conflicting(
                 "the request carries two different member credentials in its extensions; give it one",
             )),
             (one, other) => Ok(one.or(other)),
@@ -117,6 +126,10 @@ impl<'a> Requested<'a> {
             _ => false,
         }
     }
+}
+
+fn conflicting(message: &'static str) -> Error {
+    Error::new(ErrorKind::ConflictingCredentials, message)
 }
 
 /// Decides and attaches the `Authorization` header for requests to Source.
@@ -186,44 +199,56 @@ impl Authorizer {
         }
     }
 
-    /// Whether a request for `scheme://host:port` goes to Source and gets credentials.
-    #[cfg(feature = "reqwest")]
-    pub(crate) fn sends_to(
-        &self,
-        scheme: Option<&str>,
-        host: Option<&str>,
-        port: Option<u16>,
-    ) -> bool {
-        let sends = self.origin.matches(scheme, host, port);
-        if !sends {
-            events::not_for_source(scheme, host);
-        }
-        sends
+    /// The origin this authorizer sends credentials to.
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
     }
 
-    /// Whether a request for `uri` goes to Source and gets credentials.
-    #[inline]
-    pub(crate) fn sends_to_uri(&self, uri: &http::Uri) -> bool {
-        let sends = self.origin.matches_uri(uri);
-        if !sends {
-            events::not_for_source(uri.scheme_str(), uri.host());
-        }
-        sends
-    }
-
-    /// Sets `Authorization` (and `Source-Live-Mode` for user tokens) on a request to
-    /// Source, unless the caller already set `Authorization`.
+    /// Applies the one precedence rule to a request going to `destination`
+    /// (`target` describes it, for messages) that carries `headers` and asked for
+    /// `requested` in its extensions:
     ///
-    /// A credential the request asked for replaces the layer's default; if it
-    /// cannot be used, the request fails rather than fall back to the default.
+    /// - a per-request credential on a request to another origin is refused
+    ///   (`NotSourceOrigin`): sent without it, it would fail far from the cause;
+    /// - a per-request credential beside a caller-set `Authorization` (or user
+    ///   info in the URL) is refused (`ConflictingCredentials`): either would
+    ///   send another credential than the one asked for;
+    /// - otherwise a caller-set header is kept, and a request to Source gets the
+    ///   requested credential, or else the layer's default.
+    ///
+    /// On success `Authorization` (and `Source-Live-Mode` for user tokens) is set
+    /// when the layer supplies it; on failure nothing was changed and nothing may
+    /// be sent.
     #[inline]
-    pub(crate) fn authorize(
+    pub(crate) fn authorize<'t>(
         &self,
+        destination: Destination,
+        target: impl FnOnce() -> Target<'t>,
         headers: &mut HeaderMap,
         requested: Option<Requested<'_>>,
     ) -> Result<()> {
-        // On an empty map (the common case) this check is nearly free.
-        if headers.contains_key(AUTHORIZATION) {
+        let callers_own = match destination {
+            Destination::Elsewhere => {
+                let target = target();
+                if requested.is_some() {
+                    return Err(self.not_source_origin(target)).inspect_err(events::refused);
+                }
+                events::not_for_source(target);
+                return Ok(());
+            }
+            // On an empty map (the common case) this check is nearly free.
+            Destination::Source => headers.contains_key(AUTHORIZATION),
+            Destination::SourceWithUserinfo => true,
+        };
+        if callers_own {
+            if requested.is_some() {
+                return Err(conflicting(
+                    "the request carries a MemberGrant or MemberToken and also its own Authorization \
+                     header (or a user name in its URL); remove one, since either would send \
+                     another credential than the one the request asked for",
+                ))
+                .inspect_err(events::refused);
+            }
             events::callers_authorization_kept();
             return Ok(());
         }
@@ -235,6 +260,18 @@ impl Authorizer {
             headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
         }
         Ok(())
+    }
+
+    fn not_source_origin(&self, target: Target<'_>) -> Error {
+        Error::new(
+            ErrorKind::NotSourceOrigin,
+            format!(
+                "the request carries a MemberGrant or MemberToken but goes to {target}, not to \
+                 {}, the origin this layer sends credentials to; send it there, or build the \
+                 layer with `.base_url(..)` for the origin you call",
+                self.origin.describe()
+            ),
+        )
     }
 
     /// The `Authorization` value for a request, and `Source-Live-Mode` for a user token.

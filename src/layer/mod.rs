@@ -203,6 +203,23 @@ impl SourceAuthLayer {
         Ok(self.reconfigure(|config| config.origin = origin))
     }
 
+    /// The origin this layer sends credentials to, as `scheme://host` with `:port`
+    /// unless it is the scheme's default: `https://api.sourcehealth.com` unless
+    /// [`base_url`](Self::base_url) set another. Build request URLs from it, so the
+    /// app keeps one copy of its base URL:
+    ///
+    /// ```
+    /// # use source_auth::{ApiKey, SourceAuthLayer};
+    /// # let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+    /// let layer = SourceAuthLayer::new(key).base_url("http://LOCALHOST:8080/v1")?;
+    /// assert_eq!(layer.origin(), "http://localhost:8080");
+    /// let url = format!("{}/v1/members", layer.origin());
+    /// # Ok::<(), source_auth::Error>(())
+    /// ```
+    pub fn origin(&self) -> &str {
+        self.config.origin.base_url()
+    }
+
     /// Signs per-request member grants with `signer` (layers built from an API key
     /// already have one).
     pub fn signer(self, signer: TokenSigner) -> Self {

@@ -6,6 +6,7 @@ use http::Request;
 use tower_service::Service;
 
 use crate::authorizer::{Authorizer, Requested};
+use crate::origin::Target;
 
 use super::ResponseFuture;
 
@@ -56,18 +57,24 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        if self.authorizer.sends_to_uri(request.uri()) {
-            // Lend the extensions out (a pointer swap) so the headers can be borrowed mutably.
-            let extensions = std::mem::take(request.extensions_mut());
-            let authorized = self.authorizer.authorize(
+        let destination = self.authorizer.origin().destination_of_uri(request.uri());
+        // Lend the URI and extensions out (pointer swaps) so the headers can be
+        // borrowed mutably beside them.
+        let uri = std::mem::take(request.uri_mut());
+        let extensions = std::mem::take(request.extensions_mut());
+        let authorized = Requested::from_extensions(&extensions).and_then(|requested| {
+            self.authorizer.authorize(
+                destination,
+                || Target::of_uri(&uri),
                 request.headers_mut(),
-                Requested::from_extensions(&extensions),
-            );
-            *request.extensions_mut() = extensions;
-            if let Err(error) = authorized {
-                // Not sent: the service readied by `poll_ready` stays ready for the next call.
-                return ResponseFuture::refused(error);
-            }
+                requested,
+            )
+        });
+        *request.uri_mut() = uri;
+        *request.extensions_mut() = extensions;
+        if let Err(error) = authorized {
+            // Not sent: the service readied by `poll_ready` stays ready for the next call.
+            return ResponseFuture::refused(error);
         }
         // Authorization is synchronous, so the service readied by `poll_ready` is the
         // one called, right here; no clone of the inner service is needed.
