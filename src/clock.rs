@@ -13,6 +13,8 @@
 //! ```
 
 use std::fmt::Debug;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::time::{Duration, UNIX_EPOCH};
 use std::time::{Instant, SystemTime};
 
 /// A source of the current wall-clock time, and of a monotonic one.
@@ -27,6 +29,16 @@ pub trait Clock: Debug + Send + Sync + 'static {
     fn monotonic(&self) -> Instant {
         Instant::now()
     }
+
+    /// The current time, possibly a few milliseconds behind [`now`](Clock::now):
+    /// what the hot path of a cached member token reads to catch a wall clock
+    /// that jumped (a system suspend, an NTP step) past the token's refresh
+    /// deadline, which is whole seconds away. [`now`](Clock::now) unless
+    /// overridden; [`SystemClock`] reads the kernel's coarse clock on Linux, which
+    /// costs a fraction of a precise read.
+    fn now_coarse(&self) -> SystemTime {
+        self.now()
+    }
 }
 
 /// The operating system's clock; the default everywhere.
@@ -36,6 +48,22 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    /// `CLOCK_REALTIME_COARSE` on Linux and Android: the time at the last
+    /// scheduler tick, a few milliseconds behind at most, read without the
+    /// hardware counter. Elsewhere the precise clock.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn now_coarse(&self) -> SystemTime {
+        use rustix::time::{ClockId, clock_gettime};
+        let now = clock_gettime(ClockId::RealtimeCoarse);
+        // Before the epoch (a clock set far back) reads as the epoch, which makes
+        // every token due and sends the request down the precise path.
+        let (Ok(seconds), Ok(nanos)) = (u64::try_from(now.tv_sec), u32::try_from(now.tv_nsec))
+        else {
+            return UNIX_EPOCH;
+        };
+        UNIX_EPOCH + Duration::new(seconds, nanos)
     }
 }
 
@@ -138,4 +166,30 @@ pub(crate) fn since_epoch(now: SystemTime) -> crate::Result<std::time::Duration>
             "the clock reads a time before 1970; check the system clock",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// The coarse reading lags the precise one by a scheduler tick at most.
+    #[test]
+    fn the_system_clocks_coarse_reading_is_close_behind_the_precise_one() {
+        for _ in 0..100 {
+            let before = SystemClock.now();
+            let coarse = SystemClock.now_coarse();
+            let after = SystemClock.now();
+            assert!(coarse <= after, "{coarse:?} after {after:?}");
+            let lag = before.duration_since(coarse).unwrap_or_default();
+            assert!(lag < Duration::from_millis(50), "{lag:?}");
+        }
+    }
+
+    #[test]
+    fn a_manual_clocks_coarse_reading_is_its_time() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        clock.set(clock.now() + Duration::from_secs(600));
+        assert_eq!(clock.now_coarse(), clock.now());
+    }
 }

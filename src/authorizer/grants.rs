@@ -1,7 +1,7 @@
 //! Tokens for per-request grants, cached by subject, actor and scopes.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use http::HeaderValue;
 use quick_cache::sync::{Cache, EntryAction, EntryResult, GuardResult};
@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::member::{GrantKey, MemberGrant, Signed};
 
-use super::minted::{Minted, RefreshPolicy};
+use super::minted::{Minted, Now, RefreshPolicy};
 
 /// The token last minted for each subject, actor and scopes, reused only for
 /// grants it satisfies.
@@ -50,11 +50,10 @@ impl GrantCache {
         grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
     ) -> Result<HeaderValue> {
-        let now = clock.now();
+        let now = Now::read(clock);
         let asking = Asking {
-            latest_exp: grant.latest_exp(now)?,
+            latest_exp: grant.latest_exp(now.wall)?,
             now,
-            monotonic: clock.monotonic(),
             policy,
         };
         // A hit takes the shard's read lock only. A miss holds a placeholder while
@@ -65,7 +64,7 @@ impl GrantCache {
                 Ok(minted.authorization().clone())
             }
             GuardResult::Guard(vacant) => {
-                let (minted, authorization) = asking.keep(sign(grant, now, false)?);
+                let (minted, authorization) = asking.keep(sign(grant, now.wall, false)?);
                 // Fails only if the entry was removed meanwhile; the token is still good.
                 let _ = vacant.insert(minted);
                 Ok(authorization)
@@ -98,7 +97,7 @@ impl GrantCache {
                 unreachable!("the callback never removes, and there is no timeout")
             }
         };
-        match (sign(grant, asking.now, old.is_some()), old) {
+        match (sign(grant, asking.now.wall, old.is_some()), old) {
             (Ok(token), _) => {
                 let (minted, authorization) = asking.keep(token);
                 let _ = guard.insert(minted);
@@ -125,23 +124,22 @@ impl GrantCache {
 struct Asking<'a> {
     /// The latest `exp` the request's grant allows.
     latest_exp: u64,
-    now: SystemTime,
-    monotonic: Instant,
+    now: Now,
     policy: &'a RefreshPolicy,
 }
 
 impl Asking<'_> {
     fn fresh(&self, minted: &Minted) -> bool {
-        minted.fresh_for(self.latest_exp, self.now, self.monotonic)
+        minted.fresh_for(self.latest_exp, self.now)
     }
 
     fn usable(&self, minted: &Minted) -> bool {
-        minted.usable_for(self.latest_exp, self.now, self.monotonic)
+        minted.usable_for(self.latest_exp, self.now)
     }
 
     /// `token` as a cache entry, and its header for this request.
     fn keep(&self, token: Signed) -> (Arc<Minted>, HeaderValue) {
-        let minted = Minted::new(token, self.now, self.monotonic, self.policy);
+        let minted = Minted::new(token, self.now, self.policy);
         let authorization = minted.authorization().clone();
         (Arc::new(minted), authorization)
     }
@@ -273,12 +271,7 @@ mod tests {
         let header = cache.send(&grant).unwrap();
         let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
         let signed = cache.sign(&grant, cache.clock.now()).unwrap();
-        let minted = Minted::new(
-            signed,
-            cache.clock.now(),
-            cache.clock.monotonic(),
-            &RefreshPolicy::default(),
-        );
+        let minted = Minted::new(signed, Now::read(&cache.clock), &RefreshPolicy::default());
         for debug in [format!("{minted:?}"), format!("{header:?}")] {
             assert!(!debug.contains(jwt) && !debug.contains("eyJ"), "{debug}");
         }

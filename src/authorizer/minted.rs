@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderValue;
 
-use crate::clock::at_unix_seconds;
+use crate::clock::{Clock, at_unix_seconds};
 use crate::member::Signed;
 
 /// The default refresh margin is a quarter of the token's lifetime, at most this.
@@ -41,6 +41,38 @@ fn random_below(max: Duration) -> Duration {
     Duration::from_nanos(RandomState::new().hash_one(0u8) % nanos)
 }
 
+/// The clocks one freshness decision reads. A token is due for refresh when any
+/// of them says so: the wall clock (which counts a system suspend and follows NTP
+/// steps, as Source's clock does) or the monotonic clock (which a wall clock
+/// stepped back cannot hold still). Every decision about a cached token goes
+/// through [`Minted::due`] with these, so another input (such as Source's own
+/// clock, when known) is added in one place.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Now {
+    pub(super) wall: SystemTime,
+    pub(super) monotonic: Instant,
+}
+
+impl Now {
+    /// Both clocks, read precisely: for minting and for per-request grants.
+    pub(super) fn read(clock: &dyn Clock) -> Self {
+        Self {
+            wall: clock.now(),
+            monotonic: clock.monotonic(),
+        }
+    }
+
+    /// The wall clock read coarsely ([`Clock::now_coarse`]), the monotonic clock
+    /// precisely: enough for the hot path of a token refreshed well ahead of its
+    /// whole-second `exp`, at a fraction of the cost of a second precise read.
+    pub(super) fn read_coarse(clock: &dyn Clock) -> Self {
+        Self {
+            wall: clock.now_coarse(),
+            monotonic: clock.monotonic(),
+        }
+    }
+}
+
 /// The `Authorization` value of a minted token and when to stop using it.
 ///
 /// Each deadline is kept twice, on the wall clock and on the monotonic clock, and a
@@ -62,15 +94,11 @@ pub(super) struct Minted {
 static NEXT_MINT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Minted {
-    /// `token`, signed at `now` (`monotonic` on the monotonic clock).
-    pub(super) fn new(
-        token: Signed,
-        now: SystemTime,
-        monotonic: Instant,
-        policy: &RefreshPolicy,
-    ) -> Self {
+    /// `token`, signed at `now`.
+    pub(super) fn new(token: Signed, now: Now, policy: &RefreshPolicy) -> Self {
+        let Now { wall, monotonic } = now;
         let lifetime = at_unix_seconds(token.exp)
-            .duration_since(now)
+            .duration_since(wall)
             .unwrap_or_default();
         let refresh_after = policy.refresh_after(lifetime);
         // A deadline past what `Instant` can hold is today: refresh at once.
@@ -79,7 +107,7 @@ impl Minted {
             id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
             authorization: token.authorization,
             exp: token.exp,
-            refresh_at: now + refresh_after,
+            refresh_at: wall + refresh_after,
             refresh_deadline: deadline(refresh_after),
             expiry_deadline: deadline(lifetime),
         }
@@ -90,24 +118,26 @@ impl Minted {
         &self.authorization
     }
 
-    /// Whether to send this token for a grant whose latest allowed `exp` is
-    /// `latest_exp`: it satisfies the grant and both refresh deadlines are ahead.
-    pub(super) fn fresh_for(&self, latest_exp: u64, now: SystemTime, monotonic: Instant) -> bool {
-        self.exp <= latest_exp && now < self.refresh_at && self.fresh_by_elapsed_time(monotonic)
+    /// Whether this token is due for refresh: the one freshness rule. Any clock
+    /// that has reached its refresh deadline makes it due.
+    #[inline]
+    pub(super) fn due(&self, now: Now) -> bool {
+        now.wall >= self.refresh_at || now.monotonic >= self.refresh_deadline
     }
 
-    /// Whether the monotonic refresh deadline is ahead.
-    pub(super) fn fresh_by_elapsed_time(&self, monotonic: Instant) -> bool {
-        monotonic < self.refresh_deadline
+    /// Whether to send this token for a grant whose latest allowed `exp` is
+    /// `latest_exp`: it satisfies the grant and is not due.
+    pub(super) fn fresh_for(&self, latest_exp: u64, now: Now) -> bool {
+        self.exp <= latest_exp && !self.due(now)
     }
 
     /// Whether a token due for refresh may still be sent for such a grant when
     /// minting its successor failed: it satisfies the grant and has not expired by
     /// either clock.
-    pub(super) fn usable_for(&self, latest_exp: u64, now: SystemTime, monotonic: Instant) -> bool {
+    pub(super) fn usable_for(&self, latest_exp: u64, now: Now) -> bool {
         self.exp <= latest_exp
-            && now < at_unix_seconds(self.exp)
-            && monotonic < self.expiry_deadline
+            && now.wall < at_unix_seconds(self.exp)
+            && now.monotonic < self.expiry_deadline
     }
 }
 

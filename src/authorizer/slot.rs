@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::member::{MemberGrant, Signed};
 
-use super::minted::{Minted, RefreshPolicy};
+use super::minted::{Minted, Now, RefreshPolicy};
 
 thread_local! {
     /// This thread's own copy of the layer's own token, which every request of a
@@ -52,11 +52,11 @@ impl TokenSlot {
     /// `sign` (at the time it is given; told whether it replaces an earlier token)
     /// unless the cached one is fresh.
     ///
-    /// On the hot path only the monotonic clock is asked whether the token is
-    /// fresh: it was minted for this very grant, so it satisfies it, and elapsed
-    /// time is what brings it to Source's expiry. One clock read instead of two
-    /// keeps the cached path within its budget (BENCHMARKS.md). Minting and the
-    /// failed-refresh fallback check the wall clock too.
+    /// On the hot path the token was minted for this very grant, so it satisfies
+    /// it, and only [`Minted::due`] is asked, with the wall clock read coarsely
+    /// (BENCHMARKS.md has the cost): after a suspend or an NTP step forward the
+    /// wall clock is what says Source's `exp` has come, while the monotonic clock
+    /// has not moved. Minting and the failed-refresh fallback read both precisely.
     pub(crate) fn authorization(
         &self,
         clock: &dyn Clock,
@@ -65,32 +65,31 @@ impl TokenSlot {
         sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
     ) -> Result<HeaderValue> {
         if let Some(minted) = &*self.current.load() {
-            if minted.fresh_by_elapsed_time(clock.monotonic()) {
+            if !minted.due(Now::read_coarse(clock)) {
                 return Ok(thread_copy(minted));
             }
         }
         // A std mutex, held only for the synchronous mint and never across an `.await`.
         let _minting = self.minting.lock().unwrap_or_else(PoisonError::into_inner);
         // Another request may have minted while this one waited for the lock.
-        let now = clock.now();
-        let latest_exp = grant.latest_exp(now)?;
-        let monotonic = clock.monotonic();
+        let now = Now::read(clock);
+        let latest_exp = grant.latest_exp(now.wall)?;
         let current = self.current.load_full();
         if let Some(minted) = &current {
-            if minted.fresh_for(latest_exp, now, monotonic) {
+            if minted.fresh_for(latest_exp, now) {
                 return Ok(thread_copy(minted));
             }
         }
-        match sign(grant, now, current.is_some()) {
+        match sign(grant, now.wall, current.is_some()) {
             Ok(token) => {
-                let minted = Minted::new(token, now, monotonic, policy);
+                let minted = Minted::new(token, now, policy);
                 let authorization = minted.authorization().clone();
                 self.current.store(Some(Arc::new(minted)));
                 Ok(authorization)
             }
             // A failed refresh keeps a token that is still valid.
             Err(error) => match &current {
-                Some(old) if old.usable_for(latest_exp, now, monotonic) => Ok(thread_copy(old)),
+                Some(old) if old.usable_for(latest_exp, now) => Ok(thread_copy(old)),
                 _ => Err(error),
             },
         }
@@ -103,17 +102,20 @@ mod tests {
     use crate::{Clock, MemberGrant};
     use http::HeaderValue;
 
-    /// The layer's own token is fresh by elapsed time: a wall clock stepped
-    /// forward alone does not retire it, time passing does.
+    /// After a suspend or an NTP step the wall clock is past `exp` while the
+    /// monotonic clock has not moved: the next request gets a new token.
     #[test]
-    fn the_layers_own_token_is_fresh_by_elapsed_time() {
+    fn the_layers_own_token_follows_a_wall_clock_stepped_past_its_expiry() {
         let slot = Fixture::layers_own();
         let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
         let first = slot.send(&grant).expect("minted");
         slot.clock.set(slot.clock.now() + 10 * MINUTE);
-        assert_eq!(slot.send(&grant).unwrap(), first);
+        let second = slot.send(&grant).unwrap();
+        assert_ne!(second, first);
+        assert_eq!(slot.exp(&second), slot.now_secs() + 300);
+        // And time passing alone still retires it.
         slot.clock.advance(4 * MINUTE);
-        assert_ne!(slot.send(&grant).unwrap(), first);
+        assert_ne!(slot.send(&grant).unwrap(), second);
     }
 
     /// Each thread gets its own copy of the header, made once per token.
