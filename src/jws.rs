@@ -35,8 +35,10 @@ pub(crate) struct Header<'a> {
     pub(crate) alg: Cow<'a, str>,
     #[serde(borrow, default)]
     pub(crate) kid: Option<Cow<'a, str>>,
-    /// RFC 7515: a token naming critical extensions we do not implement is refused.
-    #[serde(default)]
+    /// RFC 7515: a token naming critical extensions we do not implement is
+    /// refused, and so is `crit` in any form, `null` included: neither Source nor
+    /// this crate ever writes it.
+    #[serde(default, deserialize_with = "present")]
     crit: Option<IgnoredAny>,
 }
 
@@ -48,6 +50,17 @@ impl Header<'_> {
         }
         Ok(())
     }
+}
+
+/// Reads a member that is there as `Some`, even when its value is `null`, which
+/// serde's `Option` would read as absent; with `#[serde(default)]` only a member
+/// that is missing is `None`.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// `base64url(JSON of header)`, the same for every token a key signs.
@@ -215,10 +228,13 @@ mod tests {
         };
         assert_eq!(check(r#"{"alg":"EdDSA"}"#), Ok(()));
         assert_eq!(check(r#"{"alg":"HS256"}"#), Err(Malformed::Algorithm));
-        assert_eq!(
-            check(r#"{"alg":"EdDSA","crit":["b64"]}"#),
-            Err(Malformed::Algorithm)
-        );
+        for crit in [r#"["b64"]"#, "null", "[]", "{}", "0"] {
+            assert_eq!(
+                check(&format!(r#"{{"alg":"EdDSA","crit":{crit}}}"#)),
+                Err(Malformed::Algorithm),
+                "{crit}"
+            );
+        }
         assert_eq!(check("not json"), Err(Malformed::Shape));
         assert_eq!(check(&"x".repeat(300)), Err(Malformed::Shape));
     }

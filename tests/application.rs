@@ -441,6 +441,17 @@ fn jwks_that_are_not_public_ed25519_keys_are_refused() {
             r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","pad":"{}"}}"#,
             "a".repeat(5000)
         ),
+        // Read strictly: a `d` of any value, a `use` other than `sig`, `key_ops`
+        // without `verify`.
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","d":null}}"#),
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","d":""}}"#),
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","use":"enc"}}"#),
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","use":null}}"#),
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","key_ops":["sign"]}}"#),
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","key_ops":[]}}"#),
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","key_ops":"verify"}}"#),
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","key_ops":["verify",1]}}"#),
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","key_ops":null}}"#),
     ];
     for jwk in cases {
         let err = ApplicationKey::from_jwk(&jwk).expect_err(&jwk);
@@ -448,6 +459,53 @@ fn jwks_that_are_not_public_ed25519_keys_are_refused() {
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains(&x) && !shown.contains(&d), "{shown}");
     }
+}
+
+#[test]
+fn a_private_jwk_is_refused_with_a_message_that_says_so() {
+    let x = x_of(&signing_key(1));
+    for d in ["null", r#""""#, r#""AAAA""#] {
+        let jwk = format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","d":{d}}}"#);
+        let message = ApplicationKey::from_jwk(&jwk).unwrap_err().to_string();
+        assert!(
+            message.contains("private key") && message.contains("public key"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn jwks_for_signature_verification_are_accepted() {
+    let x = x_of(&signing_key(1));
+    for extra in [
+        r#""use":"sig""#,
+        r#""key_ops":["verify"]"#,
+        r#""key_ops":["sign","verify"]"#,
+        r#""use":"sig","key_ops":["verify"]"#,
+    ] {
+        let jwk = format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}",{extra}}}"#);
+        assert!(ApplicationKey::from_jwk(&jwk).is_ok(), "{jwk}");
+    }
+}
+
+/// A JWK of exactly 4 KiB is read; one byte more is refused unread.
+#[test]
+fn the_jwk_size_cap_is_exactly_4_kib() {
+    let x = x_of(&signing_key(1));
+    let with_padding = |len: usize| {
+        let bare = format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","pad":""}}"#);
+        let jwk = format!(
+            r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","pad":"{}"}}"#,
+            "a".repeat(len - bare.len())
+        );
+        assert_eq!(jwk.len(), len);
+        ApplicationKey::from_jwk(&jwk)
+    };
+    assert!(with_padding(4096).is_ok());
+    assert_eq!(
+        with_padding(4097).unwrap_err().kind(),
+        ErrorKind::InvalidApplicationKey
+    );
 }
 
 #[tokio::test]

@@ -5,9 +5,11 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::VerifyingKey;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::jws::present;
 
 use super::eddsa::EDDSA;
 
@@ -39,16 +41,23 @@ pub struct ApplicationKey {
     pub(super) kid: Option<Box<str>>,
 }
 
-/// The JWK members read; others (`use`, `key_ops`, …) are ignored.
+/// The JWK members read; others are ignored.
 #[derive(Deserialize)]
 struct JwkIn {
     kty: String,
     crv: Option<String>,
     x: Option<String>,
-    /// Present only in private JWKs, which are refused.
-    d: Option<serde::de::IgnoredAny>,
+    /// Present only in private JWKs, which are refused whatever its value.
+    #[serde(default, deserialize_with = "present")]
+    d: Option<IgnoredAny>,
     alg: Option<String>,
     kid: Option<String>,
+    /// Must be `sig` when present (RFC 7517 §4.2).
+    #[serde(rename = "use", default, deserialize_with = "present")]
+    public_key_use: Option<serde_json::Value>,
+    /// Must include `verify` when present (RFC 7517 §4.3).
+    #[serde(default, deserialize_with = "present")]
+    key_ops: Option<serde_json::Value>,
 }
 
 /// The JWK written back, in the member order of Source's demo.
@@ -66,9 +75,11 @@ impl ApplicationKey {
     /// Reads a public Ed25519 JWK.
     ///
     /// Fails with [`ErrorKind::InvalidApplicationKey`] for anything else: not JSON,
-    /// a private JWK (with `d`), a `kty` other than `OKP`, a `crv` other than
-    /// `Ed25519`, an `alg` other than `EdDSA`, or an `x` that is not the base64url
-    /// of a valid 32-byte Ed25519 public key. The message never quotes the JWK.
+    /// a private JWK (with a `d` member, whatever its value, `null` included), a
+    /// `kty` other than `OKP`, a `crv` other than `Ed25519`, an `alg` other than
+    /// `EdDSA`, a `use` other than `sig`, a `key_ops` without `verify`, or an `x`
+    /// that is not the base64url of a valid 32-byte Ed25519 public key. The
+    /// message never quotes the JWK.
     pub fn from_jwk(jwk: &str) -> Result<Self> {
         if jwk.len() > MAX_JWK_LEN {
             return Err(invalid_key("the application JWK is larger than 4 KiB"));
@@ -78,7 +89,21 @@ impl ApplicationKey {
         })?;
         if jwk.d.is_some() {
             return Err(invalid_key(
-                "the application JWK is private (it has `d`); give the verifier the public key only",
+                "the application JWK holds a private key (it has `d`); the backend needs only \
+                 the public key: remove `d`, and keep the private key out of the backend",
+            ));
+        }
+        if jwk
+            .public_key_use
+            .is_some_and(|public_key_use| public_key_use != "sig")
+        {
+            return Err(invalid_key(
+                "the application JWK's `use` must be `sig`: the key verifies signatures",
+            ));
+        }
+        if jwk.key_ops.is_some_and(|ops| !allows_verify(&ops)) {
+            return Err(invalid_key(
+                "the application JWK's `key_ops` must be a list of strings that includes `verify`",
             ));
         }
         if jwk.kty != "OKP" || jwk.crv.as_deref() != Some("Ed25519") {
@@ -150,4 +175,11 @@ impl fmt::Debug for ApplicationKey {
             .field("x", &URL_SAFE_NO_PAD.encode(self.key.as_bytes()))
             .finish()
     }
+}
+
+/// Whether `key_ops` is a list of strings that includes `verify`.
+fn allows_verify(key_ops: &serde_json::Value) -> bool {
+    key_ops.as_array().is_some_and(|ops| {
+        ops.iter().all(serde_json::Value::is_string) && ops.iter().any(|op| op == "verify")
+    })
 }
