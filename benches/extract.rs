@@ -19,7 +19,7 @@ use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
-use source_auth::axum::{SourceCaregiver, SourceMember};
+use source_auth::axum::{ExtractorConfig, SourceCaregiver, SourceMember, TokenIssuer};
 use source_auth::{ApiKey, MemberGrant, SourceIdentity, TokenSigner};
 use support::median_ns;
 use tokio::runtime::Runtime;
@@ -79,7 +79,7 @@ fn app() -> Router {
             "/caregiver/{member_id}",
             get(|_: SourceCaregiver<User>| async { StatusCode::NO_CONTENT }),
         )
-        .with_state(signer())
+        .with_state(TokenIssuer::new(signer(), ExtractorConfig::default()).expect("valid"))
 }
 
 const USER_ONLY: &str = "/user";

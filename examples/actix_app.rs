@@ -19,7 +19,10 @@ use actix_web::dev::Payload;
 use actix_web::error::ErrorUnauthorized;
 use actix_web::http::StatusCode;
 use actix_web::{App, FromRequest, HttpRequest, HttpResponse, HttpServer, web};
-use source_auth::actix::{SourceCaregiver, SourceMember, caregiver_token_endpoint, token_endpoint};
+use source_auth::actix::{
+    ExtractorConfig, SourceCaregiver, SourceMember, TokenIssuer, caregiver_token_endpoint,
+    token_endpoint,
+};
 use source_auth::{MemberToken, SourceAuth, SourceIdentity, TokenSigner};
 use support::{BoxError, HttpClient, LOGIN_HEADER};
 
@@ -85,7 +88,7 @@ async fn main() -> Result<(), BoxError> {
     let key = support::api_key()?;
     let mock = support::start_mock_source(&key).await?;
 
-    let signer = TokenSigner::new(key.clone());
+    let issuer = TokenIssuer::new(TokenSigner::new(key.clone()), ExtractorConfig::default())?;
     let source = web::Data::new(Source {
         client: support::source_client(key.clone(), mock.base_url())?,
         url: mock.base_url().to_owned(),
@@ -94,7 +97,7 @@ async fn main() -> Result<(), BoxError> {
     let app_url = format!("http://{}", listener.local_addr()?);
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(signer.clone())
+            .app_data(issuer.clone())
             .app_data(source.clone())
             .route("/source-token", web::get().to(token_endpoint::<User>))
             .route(

@@ -20,7 +20,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use source_auth::axum::{SourceCaregiver, SourceMember, caregiver_token_endpoint, token_endpoint};
+use source_auth::axum::{
+    ExtractorConfig, SourceCaregiver, SourceMember, TokenIssuer, caregiver_token_endpoint,
+    token_endpoint,
+};
 use source_auth::{MemberToken, SourceAuth, SourceIdentity, TokenSigner};
 use support::{BoxError, HttpClient, LOGIN_HEADER};
 
@@ -49,18 +52,19 @@ impl<S: Send + Sync> FromRequestParts<S> for User {
     }
 }
 
+/// The app's state: the extractors take the issuer from it through `FromRef`.
 #[derive(Clone)]
 struct AppState {
     /// Signs the extractors' tokens.
-    signer: TokenSigner,
-    /// Calls Source with the API key, or with a request's own member token.
+    issuer: TokenIssuer,
+    /// Calls Source with each request's own member token.
     source: SourceAuth<HttpClient>,
     source_url: Arc<str>,
 }
 
-impl FromRef<AppState> for TokenSigner {
+impl FromRef<AppState> for TokenIssuer {
     fn from_ref(state: &AppState) -> Self {
-        state.signer.clone()
+        state.issuer.clone()
     }
 }
 
@@ -90,7 +94,7 @@ async fn main() -> Result<(), BoxError> {
     let mock = support::start_mock_source(&key).await?;
 
     let state = AppState {
-        signer: TokenSigner::new(key.clone()),
+        issuer: TokenIssuer::new(TokenSigner::new(key.clone()), ExtractorConfig::default())?,
         source: support::source_client(key.clone(), mock.base_url())?,
         source_url: mock.base_url().into(),
     };

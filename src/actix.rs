@@ -1,11 +1,13 @@
 //! actix-web extractors that turn the app's signed-in user into a Source member or
 //! caregiver token, and a token endpoint for Source Elements frontends.
 //!
-//! The same extractors as [`crate::axum`], through actix-web's `FromRequest`. The
-//! app's user type implements `FromRequest` and [`SourceIdentity`]; the
-//! [`TokenSigner`] comes from the app data (`.app_data(signer)` or
-//! `.app_data(web::Data::new(signer))`), and so does an optional
-//! [`ExtractorConfig`].
+//! The same extractors as `source_auth::axum`, through actix-web's `FromRequest`.
+//! The app's user type implements `FromRequest` and [`SourceIdentity`]; the
+//! [`TokenIssuer`] (a [`TokenSigner`] and its [`ExtractorConfig`], checked when
+//! built) comes from the app data (`.app_data(issuer)` or
+//! `.app_data(web::Data::new(issuer))`). A bare `TokenSigner` or
+//! `ExtractorConfig` in the app data is not read: it is a 500 with a log line
+//! that says what to register instead.
 //!
 //! | extractor | token |
 //! |---|---|
@@ -18,7 +20,7 @@
 //!
 //! Errors: `U`'s own error passes through unchanged (so a missing login is the
 //! app's own 401); otherwise a [`SourceRejection`], through `ResponseError`,
-//! answers 403, 400 or 500 with Source's JSON error body. A missing signer is a
+//! answers 403, 400 or 500 with Source's JSON error body. A missing issuer is a
 //! 500 with an error log line. actix-web's `Option<SourceMember<U>>` is `None` on
 //! any of these errors, including the 500s.
 //!
@@ -32,7 +34,9 @@
 //! use std::future::{Ready, ready};
 //!
 //! use actix_web::{App, FromRequest, HttpRequest, dev::Payload, error::ErrorUnauthorized, test, web};
-//! use source_auth::actix::{SourceMember, caregiver_token_endpoint, token_endpoint};
+//! use source_auth::actix::{
+//!     ExtractorConfig, SourceMember, TokenIssuer, caregiver_token_endpoint, token_endpoint,
+//! };
 //! use source_auth::{ApiKey, SourceIdentity, TokenSigner, TokenVerifier};
 //!
 //! /// The app's own user; here a toy login from a header.
@@ -66,9 +70,10 @@
 //! # #[actix_web::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+//! let issuer = TokenIssuer::new(TokenSigner::new(key.clone()), ExtractorConfig::default())?;
 //! let app = test::init_service(
 //!     App::new()
-//!         .app_data(TokenSigner::new(key.clone()))
+//!         .app_data(issuer)
 //!         .route("/whoami", web::get().to(whoami))
 //!         .route("/source-token", web::get().to(token_endpoint::<User>))
 //!         .route("/source-token/{member_id}", web::get().to(caregiver_token_endpoint::<User>)),
@@ -97,8 +102,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
-pub use crate::extract::{ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection};
-use crate::extract::{Issuer, JSON, NO_STORE, token_body};
+pub use crate::extract::{
+    ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
+};
+use crate::extract::{JSON, NO_STORE, token_body};
 use crate::identity::SourceIdentity;
 use crate::member::{MemberToken, TokenSigner};
 
@@ -125,15 +132,25 @@ fn app_data<T: Clone + 'static>(req: &HttpRequest) -> Option<T> {
         .cloned()
 }
 
-/// The signer and the configuration from the app data.
-fn issuer(req: &HttpRequest) -> Result<Issuer, SourceRejection> {
-    let signer = app_data::<TokenSigner>(req).ok_or_else(|| {
-        SourceRejection::misconfigured(
-            "no TokenSigner in the actix-web app data; add `.app_data(signer)` to the App",
-        )
-    })?;
-    let config = app_data::<ExtractorConfig>(req).unwrap_or_default();
-    Ok(Issuer::new(signer, config))
+/// The issuer from the app data. A bare `TokenSigner` or `ExtractorConfig` there
+/// (where earlier versions read them) is refused with a log line that says what
+/// to register instead, never silently ignored.
+fn issuer(req: &HttpRequest) -> Result<TokenIssuer, SourceRejection> {
+    if app_data::<ExtractorConfig>(req).is_some() {
+        return Err(SourceRejection::misconfigured(
+            "an ExtractorConfig is in the actix-web app data, where it is not read: give it to \
+             `TokenIssuer::new(signer, config)` and add `.app_data(issuer)` to the App",
+        ));
+    }
+    app_data::<TokenIssuer>(req).ok_or_else(|| {
+        SourceRejection::misconfigured(if app_data::<TokenSigner>(req).is_some() {
+            "the actix-web app data has a TokenSigner but no TokenIssuer: add \
+             `.app_data(TokenIssuer::new(signer, ExtractorConfig::default())?)` to the App"
+        } else {
+            "no TokenIssuer in the actix-web app data: add \
+             `.app_data(TokenIssuer::new(signer, ExtractorConfig::default())?)` to the App"
+        })
+    })
 }
 
 /// Runs the app's user extractor `U`, whose error passes through, then `finish`

@@ -3,8 +3,9 @@
 //!
 //! The app keeps its own login: its user type implements axum's
 //! `FromRequestParts` and [`SourceIdentity`]. Wrapping it gives a handler a token
-//! signed with the [`TokenSigner`] taken from the router state through
-//! [`FromRef`]:
+//! signed by the [`TokenIssuer`] taken from the router state through
+//! [`FromRef`](axum::extract::FromRef) (a signer and its [`ExtractorConfig`],
+//! checked when built):
 //!
 //! | extractor | token |
 //! |---|---|
@@ -18,9 +19,9 @@
 //!
 //! Rejections: `U`'s own rejection passes through unchanged (so a missing login is
 //! the app's own 401); otherwise a [`SourceRejection`] answers 403, 400 or 500 with
-//! Source's JSON error body. An [`ExtractorConfig`] in the request extensions
-//! (`.layer(Extension(config))`) changes the TTL, the scopes or the path
-//! parameter name.
+//! Source's JSON error body. The TTL, the scopes and the path parameter name come
+//! from the issuer's [`ExtractorConfig`]; one left in the request extensions
+//! instead is a 500 with a log line that says where it belongs.
 //!
 //! [`token_endpoint`] and [`caregiver_token_endpoint`] answer
 //! `{"token":"…","expires_at":<unix seconds>}` with `Cache-Control: no-store`.
@@ -34,7 +35,9 @@
 //! use axum::extract::FromRequestParts;
 //! use axum::http::{Request, StatusCode, request::Parts};
 //! use axum::routing::get;
-//! use source_auth::axum::{SourceMember, caregiver_token_endpoint, token_endpoint};
+//! use source_auth::axum::{
+//!     ExtractorConfig, SourceMember, TokenIssuer, caregiver_token_endpoint, token_endpoint,
+//! };
 //! use source_auth::{ApiKey, SourceIdentity, TokenSigner, TokenVerifier};
 //! use tower::ServiceExt;
 //!
@@ -68,11 +71,12 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+//! // A real app's state is its own struct, with `FromRef` for the issuer (see the README).
 //! let app = Router::new()
 //!     .route("/whoami", get(whoami))
 //!     .route("/source-token", get(token_endpoint::<User>))
 //!     .route("/source-token/{member_id}", get(caregiver_token_endpoint::<User>))
-//!     .with_state(TokenSigner::new(key.clone()));
+//!     .with_state(TokenIssuer::new(TokenSigner::new(key.clone()), ExtractorConfig::default())?);
 //!
 //! let request = Request::get("/source-token/mem_kid").header("x-demo-user", "ada").body(Body::empty())?;
 //! let response = app.oneshot(request).await?;
@@ -96,10 +100,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-pub use crate::extract::{ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection};
-use crate::extract::{Issuer, JSON, NO_STORE, token_body};
+pub use crate::extract::{
+    ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
+};
+use crate::extract::{JSON, NO_STORE, token_body};
 use crate::identity::SourceIdentity;
-use crate::member::{MemberToken, TokenSigner};
+use crate::member::MemberToken;
 
 impl IntoResponse for SourceRejection {
     fn into_response(self) -> Response {
@@ -179,23 +185,25 @@ impl<R: StdError> StdError for ExtractRejection<R> {
     }
 }
 
-/// The signer from the state and the configuration from the request extensions.
-fn issuer<S>(parts: &Parts, state: &S) -> Issuer
+/// The issuer from the state. An `ExtractorConfig` left in the request extensions
+/// (where earlier versions read it) is refused, not silently ignored.
+fn issuer<S>(parts: &Parts, state: &S) -> Result<TokenIssuer, SourceRejection>
 where
-    TokenSigner: FromRef<S>,
+    TokenIssuer: FromRef<S>,
 {
-    let config = parts
-        .extensions
-        .get::<ExtractorConfig>()
-        .cloned()
-        .unwrap_or_default();
-    Issuer::new(TokenSigner::from_ref(state), config)
+    if parts.extensions.get::<ExtractorConfig>().is_some() {
+        return Err(SourceRejection::misconfigured(
+            "an ExtractorConfig is in the request extensions, where it is not read: give it to \
+             `TokenIssuer::new(signer, config)` and put the issuer in the router state",
+        ));
+    }
+    Ok(TokenIssuer::from_ref(state))
 }
 
 impl<U, S> FromRequestParts<S> for SourceMember<U>
 where
     U: FromRequestParts<S> + SourceIdentity,
-    TokenSigner: FromRef<S>,
+    TokenIssuer: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ExtractRejection<U::Rejection>;
@@ -204,7 +212,7 @@ where
         let user = U::from_request_parts(parts, state)
             .await
             .map_err(ExtractRejection::User)?;
-        Ok(Self::sign(user, issuer(parts, state))?)
+        Ok(Self::sign(user, issuer(parts, state)?)?)
     }
 }
 
@@ -213,7 +221,7 @@ where
 impl<U, S> OptionalFromRequestParts<S> for SourceMember<U>
 where
     U: OptionalFromRequestParts<S> + SourceIdentity,
-    TokenSigner: FromRef<S>,
+    TokenIssuer: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ExtractRejection<<U as OptionalFromRequestParts<S>>::Rejection>;
@@ -228,7 +236,7 @@ where
         let Some(user) = user else {
             return Ok(None);
         };
-        match Self::sign(user, issuer(parts, state)) {
+        match issuer(parts, state).and_then(|issuer| Self::sign(user, issuer)) {
             Ok(member) => Ok(Some(member)),
             Err(SourceRejection::NoSourceMember) => Ok(None),
             Err(rejection) => Err(rejection.into()),
@@ -239,7 +247,7 @@ where
 impl<U, S> FromRequestParts<S> for SourceCaregiver<U>
 where
     U: FromRequestParts<S> + SourceIdentity,
-    TokenSigner: FromRef<S>,
+    TokenIssuer: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ExtractRejection<U::Rejection>;
@@ -251,7 +259,7 @@ where
         let user = U::from_request_parts(parts, state)
             .await
             .map_err(ExtractRejection::User)?;
-        let issuer = issuer(parts, state);
+        let issuer = issuer(parts, state)?;
         let name = issuer.config().subject_param_name();
         let subject = match &params {
             Ok(params) => params

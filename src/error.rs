@@ -78,6 +78,8 @@ pub enum ErrorKind {
     InvalidUserId,
     /// A verifier was built with no keys, so it could accept no token.
     NoVerificationKeys,
+    /// An extractor configuration names no path parameter for the cared-for member.
+    InvalidSubjectParam,
 }
 
 /// The error returned by every fallible operation in this crate.

@@ -17,10 +17,13 @@ use serde_json::json;
 use crate::error_body::SourceErrorBody;
 
 use crate::clock::unix_seconds;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::id::is_source_id;
 use crate::identity::SourceIdentity;
-use crate::member::{MemberGrant, MemberToken, TokenSigner};
+use crate::member::{MAX_TOKEN_LIFETIME, MemberGrant, MemberToken, TokenSigner, validate_scopes};
+
+/// The shortest TTL: `exp` has whole seconds, so a shorter one could equal `iat`.
+const MIN_TTL: Duration = Duration::from_secs(1);
 
 /// The path parameter that names the cared-for member unless configured otherwise.
 const DEFAULT_SUBJECT_PARAM: &str = "member_id";
@@ -30,16 +33,11 @@ pub(crate) const NO_STORE: &str = "no-store";
 /// The `Content-Type` of every body the extractors and the token endpoint write.
 pub(crate) const JSON: &str = "application/json";
 
-/// What the extractors sign, and where the caregiver extractor finds its subject.
+/// What the extractors sign, and where the caregiver extractor finds its subject:
+/// given to [`TokenIssuer::new`] with the signer, which checks it.
 ///
-/// Optional: without one the extractors sign tokens with the [`MemberGrant`]
-/// defaults (5 minutes, no scopes) and read the subject from the `member_id` path
-/// parameter. To change that, put one next to the signer: in axum as a request
-/// extension (`.layer(Extension(config))`), in actix-web as app data
-/// (`.app_data(config)`).
-///
-/// A TTL over 24 hours or a malformed scope is not rejected here: every extraction
-/// then fails with a 500 and an error log line that says why.
+/// [`ExtractorConfig::default`] is the [`MemberGrant`] defaults: 5-minute tokens,
+/// no scopes, the subject in the `member_id` path parameter.
 #[derive(Debug, Clone)]
 pub struct ExtractorConfig {
     /// `None` leaves the grant's own default TTL.
@@ -60,13 +58,16 @@ impl ExtractorConfig {
         }
     }
 
-    /// Tokens expire this long after they are signed (default 5 minutes, at most 24 hours).
+    /// Tokens expire this long after they are signed (default 5 minutes; from 1
+    /// second to 24 hours, checked by [`TokenIssuer::new`]).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
     }
 
-    /// The permission scopes every token grants (default none).
+    /// The permission scopes every token grants (default none; at most 32, 1 KiB
+    /// in all, each 1 to 128 characters of visible ASCII, checked by
+    /// [`TokenIssuer::new`]).
     pub fn scopes<I>(mut self, scopes: I) -> Self
     where
         I: IntoIterator,
@@ -90,6 +91,33 @@ impl ExtractorConfig {
 
     pub(crate) fn subject_param_name(&self) -> &str {
         &self.subject_param
+    }
+
+    /// Refuses what would make every extraction fail.
+    fn validate(&self) -> Result<(), Error> {
+        if let Some(ttl) = self.ttl {
+            if ttl < MIN_TTL || ttl > MAX_TOKEN_LIFETIME {
+                return Err(Error::new(
+                    ErrorKind::InvalidExpiry,
+                    "ExtractorConfig's ttl must be from 1 second to 24 hours: Source refuses a \
+                     member token that lives longer, and one under a second can expire as it is signed",
+                ));
+            }
+        }
+        validate_scopes(self.scopes_granted()).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidScope,
+                "ExtractorConfig's scopes must be at most 32, 1 KiB in all, each 1 to 128 \
+                 characters of visible ASCII (no spaces)",
+            )
+        })?;
+        if self.subject_param.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidSubjectParam,
+                "ExtractorConfig's subject_param must name the route's path parameter, such as `member_id`",
+            ));
+        }
+        Ok(())
     }
 
     fn grant(&self, subject: &str, actor: Option<&str>) -> MemberGrant {
@@ -143,8 +171,7 @@ pub enum SourceRejection {
     /// The extractor is not set up: no signer, or the route lacks the subject
     /// path parameter (500).
     Misconfigured,
-    /// Signing failed: the app's member id for the user is malformed, or the
-    /// configured TTL or scopes are invalid (500).
+    /// Signing failed: the app's member id for the user is malformed (500).
     SigningFailed,
 }
 
@@ -228,19 +255,58 @@ impl fmt::Display for SourceRejection {
 
 impl std::error::Error for SourceRejection {}
 
-/// A signer with the grant template it signs from.
+/// What the extractors and token endpoints sign with: a [`TokenSigner`] and the
+/// [`ExtractorConfig`] it signs from, checked together when built.
+///
+/// Both frameworks read it from the app's state: in axum through `FromRef` (the
+/// router state, or a field of it), in actix-web from the app data
+/// (`.app_data(issuer)`). There is no fallback: choose the defaults explicitly
+/// with [`ExtractorConfig::default`].
+///
+/// ```
+/// use std::time::Duration;
+/// use source_auth::{ApiKey, ErrorKind, TokenSigner};
+/// # #[cfg(feature = "axum")]
+/// use source_auth::axum::{ExtractorConfig, TokenIssuer};
+/// # #[cfg(not(feature = "axum"))]
+/// # use source_auth::actix::{ExtractorConfig, TokenIssuer};
+///
+/// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+/// let signer = TokenSigner::new(key);
+/// let issuer = TokenIssuer::new(signer.clone(), ExtractorConfig::default())?;
+///
+/// // A configuration that could sign nothing is refused here, not per request.
+/// let too_long = ExtractorConfig::new().ttl(Duration::from_secs(25 * 3600));
+/// let err = TokenIssuer::new(signer, too_long).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidExpiry);
+/// # let _ = issuer;
+/// # Ok::<(), source_auth::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct Issuer {
+pub struct TokenIssuer {
     signer: TokenSigner,
     config: ExtractorConfig,
 }
 
-impl Issuer {
-    pub(crate) fn new(signer: TokenSigner, config: ExtractorConfig) -> Self {
-        Self { signer, config }
+impl TokenIssuer {
+    /// Signs with `signer` from `config`.
+    ///
+    /// Refuses a TTL under 1 second or over 24 hours
+    /// ([`ErrorKind::InvalidExpiry`]), scopes a grant may not carry
+    /// ([`ErrorKind::InvalidScope`]), and an empty subject parameter name
+    /// ([`ErrorKind::InvalidSubjectParam`]).
+    pub fn new(signer: TokenSigner, config: ExtractorConfig) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Self { signer, config })
     }
 
-    pub(crate) fn config(&self) -> &ExtractorConfig {
+    /// The signer.
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ExtractorConfig {
         &self.config
     }
 
@@ -263,8 +329,8 @@ impl Issuer {
             Some(subject) if subject == member => return Err(SourceRejection::SubjectIsActor),
             Some(subject) => self.config.grant(subject, Some(member)),
         };
-        // Anything the signer refuses now is the app's data or configuration, not
-        // the request: a malformed member id, a bad TTL or scope.
+        // Anything the signer refuses now is the app's data, not the request: a
+        // malformed member id (the configuration was checked when built).
         self.signer
             .sign(&grant)
             .map_err(|err| SourceRejection::signing_failed(&err))
@@ -292,12 +358,12 @@ pub struct SourceMember<U> {
     pub user: U,
     /// A member token for the user's Source member (`sub` = the user's member id).
     pub token: MemberToken,
-    issuer: Issuer,
+    issuer: TokenIssuer,
 }
 
 impl<U: SourceIdentity> SourceMember<U> {
     /// Signs a member token for `user`.
-    pub(crate) fn sign(user: U, issuer: Issuer) -> Result<Self, SourceRejection> {
+    pub(crate) fn sign(user: U, issuer: TokenIssuer) -> Result<Self, SourceRejection> {
         let token = issuer.sign(user.source_member_id(), None)?;
         Ok(Self {
             user,
@@ -335,7 +401,11 @@ pub struct SourceCaregiver<U> {
 
 impl<U: SourceIdentity> SourceCaregiver<U> {
     /// Signs a caregiver token in which `user` acts for `subject`.
-    pub(crate) fn sign(user: U, subject: &str, issuer: &Issuer) -> Result<Self, SourceRejection> {
+    pub(crate) fn sign(
+        user: U,
+        subject: &str,
+        issuer: &TokenIssuer,
+    ) -> Result<Self, SourceRejection> {
         let token = issuer.sign(user.source_member_id(), Some(subject))?;
         Ok(Self { user, token })
     }
@@ -346,13 +416,17 @@ mod tests {
     use super::*;
     use crate::ApiKey;
 
-    fn issuer(config: ExtractorConfig) -> Issuer {
+    fn signer() -> TokenSigner {
         let key = ApiKey::new(
             "key_0EipsUv2yRFxynHshisN",
             "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000",
         )
         .unwrap();
-        Issuer::new(TokenSigner::new(key), config)
+        TokenSigner::new(key)
+    }
+
+    fn issuer(config: ExtractorConfig) -> TokenIssuer {
+        TokenIssuer::new(signer(), config).unwrap()
     }
 
     #[test]
@@ -392,17 +466,36 @@ mod tests {
     }
 
     #[test]
-    fn bad_configuration_fails_signing() {
-        let too_long = issuer(ExtractorConfig::new().ttl(Duration::from_secs(25 * 60 * 60)));
-        assert_eq!(
-            too_long.sign(Some("mem_ada"), None).unwrap_err(),
-            SourceRejection::SigningFailed
-        );
-        let bad_scope = issuer(ExtractorConfig::new().scopes(["has space"]));
-        assert_eq!(
-            bad_scope.sign(Some("mem_ada"), None).unwrap_err(),
-            SourceRejection::SigningFailed
-        );
+    fn bad_configuration_is_refused_when_built() {
+        let hour = Duration::from_secs(3600);
+        let refused = |config: ExtractorConfig| TokenIssuer::new(signer(), config).unwrap_err();
+        for ttl in [
+            25 * hour,
+            24 * hour + Duration::from_secs(1),
+            Duration::from_millis(999),
+            Duration::ZERO,
+        ] {
+            let err = refused(ExtractorConfig::new().ttl(ttl));
+            assert_eq!(err.kind(), ErrorKind::InvalidExpiry, "{ttl:?}");
+            assert!(err.to_string().contains("24 hours"), "{err}");
+        }
+        for scopes in [vec!["has space"], vec![""], vec!["s"; 33]] {
+            let err = refused(ExtractorConfig::new().scopes(scopes));
+            assert_eq!(err.kind(), ErrorKind::InvalidScope);
+            assert!(
+                err.to_string().contains("ExtractorConfig's scopes"),
+                "{err}"
+            );
+        }
+        let err = refused(ExtractorConfig::new().subject_param(""));
+        assert_eq!(err.kind(), ErrorKind::InvalidSubjectParam);
+        // The bounds themselves are accepted.
+        for ttl in [24 * hour, Duration::from_secs(1)] {
+            let issuer = issuer(ExtractorConfig::new().ttl(ttl));
+            let token = issuer.sign(Some("mem_ada"), None).unwrap();
+            assert_eq!(token.claims().exp - token.claims().iat, ttl.as_secs());
+        }
+        assert!(TokenIssuer::new(signer(), ExtractorConfig::new().scopes(vec!["s"; 32])).is_ok());
     }
 
     #[test]

@@ -6,7 +6,6 @@ mod support;
 
 use std::future::{Ready, ready};
 use std::rc::Rc;
-use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, Service, ServiceResponse};
@@ -18,8 +17,7 @@ use actix_web::{App, FromRequest, HttpRequest, ResponseError, web};
 use extract_support::*;
 use source_auth::SourceIdentity;
 use source_auth::actix::{
-    ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, caregiver_token_endpoint,
-    token_endpoint,
+    SourceCaregiver, SourceMember, SourceRejection, caregiver_token_endpoint, token_endpoint,
 };
 
 /// The app's own user, from the demo login.
@@ -137,7 +135,7 @@ struct Actix;
 
 impl Routes for Actix {
     async fn get_as(&self, user: Option<&str>, uri: &str) -> Reply {
-        let app = test::init_service(App::new().app_data(signer()).configure(routes)).await;
+        let app = test::init_service(App::new().app_data(issuer()).configure(routes)).await;
         send(&app, request(user, uri).to_request()).await
     }
 }
@@ -158,10 +156,10 @@ async fn caregiver_extractor_and_caregiver_for_sign_the_same_claims() {
 }
 
 #[actix_web::test]
-async fn the_signer_may_be_registered_as_data() {
+async fn the_issuer_may_be_registered_as_data() {
     let app = test::init_service(
         App::new()
-            .app_data(web::Data::new(signer()))
+            .app_data(web::Data::new(issuer()))
             .configure(routes),
     )
     .await;
@@ -194,62 +192,58 @@ async fn server_side_failures_are_a_generic_500_and_a_log_line() {
     check_server_side_failures(&Actix).await;
 }
 
+/// No issuer, a bare signer, or a stray configuration: a 500 and a log line that
+/// says what to register, never the defaults silently.
 #[actix_web::test]
-async fn a_missing_signer_is_a_generic_500_and_a_log_line() {
-    let logs = LogCapture::start();
-    let app = test::init_service(App::new().configure(routes)).await;
-    for uri in ROUTES_SIGNING_FOR_THE_USER {
-        send(&app, request(Some("ada"), uri).to_request())
+async fn a_missing_issuer_is_a_generic_500_and_a_log_line_that_says_what_to_add() {
+    let cases = [
+        (App::new(), "no TokenIssuer in the actix-web app data"),
+        (
+            App::new().app_data(signer()),
+            "has a TokenSigner but no TokenIssuer",
+        ),
+        (
+            App::new().app_data(issuer()).app_data(configuration()),
+            "an ExtractorConfig is in the actix-web app data",
+        ),
+        (
+            App::new()
+                .app_data(issuer())
+                .app_data(web::Data::new(configuration())),
+            "an ExtractorConfig is in the actix-web app data",
+        ),
+    ];
+    for (app, expected) in cases {
+        let logs = LogCapture::start();
+        let app = test::init_service(app.configure(routes)).await;
+        for uri in ROUTES_SIGNING_FOR_THE_USER {
+            send(&app, request(Some("ada"), uri).to_request())
+                .await
+                .assert_generic_500();
+        }
+        // Still the app's own 401 first.
+        send(&app, request(None, "/whoami").to_request())
             .await
-            .assert_generic_500();
-    }
-    // Still the app's own 401 first.
-    send(&app, request(None, "/whoami").to_request())
-        .await
-        .assert_app_401();
+            .assert_app_401();
 
-    let lines = logs.error_lines();
-    assert_eq!(lines.len(), 3, "{lines:#?}");
-    assert!(
-        lines
-            .iter()
-            .all(|line| line.contains("no TokenSigner in the actix-web app data"))
-    );
+        let lines = logs.error_lines();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(
+            lines.iter().all(|line| line.contains(expected)),
+            "{lines:#?}"
+        );
+    }
 }
 
 #[actix_web::test]
 async fn the_grant_and_the_parameter_name_are_configurable() {
-    let config = ExtractorConfig::new()
-        .ttl(Duration::from_secs(15 * 60))
-        .scopes(["read:profile"])
-        .subject_param("patient");
-    for as_data in [false, true] {
-        let app = App::new().app_data(signer()).configure(routes);
-        let app = if as_data {
-            test::init_service(app.app_data(web::Data::new(config.clone()))).await
-        } else {
-            test::init_service(app.app_data(config.clone())).await
-        };
-        check_configured_grant(|uri| send(&app, request(Some("ada"), uri).to_request())).await;
-    }
-}
-
-#[actix_web::test]
-async fn an_invalid_configuration_is_a_generic_500() {
-    for config in [
-        ExtractorConfig::new().ttl(Duration::from_secs(25 * 60 * 60)),
-        ExtractorConfig::new().ttl(Duration::ZERO),
-        ExtractorConfig::new().scopes(["two words"]),
-    ] {
-        let app = App::new()
-            .app_data(signer())
-            .app_data(config)
-            .configure(routes);
-        let app = test::init_service(app).await;
-        send(&app, request(Some("ada"), "/source-token").to_request())
-            .await
-            .assert_generic_500();
-    }
+    let app = test::init_service(
+        App::new()
+            .app_data(configured(configuration()))
+            .configure(routes),
+    )
+    .await;
+    check_configured_grant(|uri| send(&app, request(Some("ada"), uri).to_request())).await;
 }
 
 fn forged(method: &str, uri: &str) -> TestRequest {
@@ -267,7 +261,7 @@ fn forged(method: &str, uri: &str) -> TestRequest {
 
 #[actix_web::test]
 async fn forged_actors_are_ignored() {
-    let app = test::init_service(App::new().app_data(signer()).configure(routes)).await;
+    let app = test::init_service(App::new().app_data(issuer()).configure(routes)).await;
     for (method, uri) in forged_caregiver_requests() {
         let claims = send(&app, forged(method, &uri).to_request()).await.claims();
         assert_ada_cares_for_kid(&claims);
@@ -314,7 +308,7 @@ async fn rejections_respond_through_response_error() {
 
 #[actix_web::test]
 async fn concurrent_requests_each_get_their_own_subject() {
-    let app = Rc::new(test::init_service(App::new().app_data(signer()).configure(routes)).await);
+    let app = Rc::new(test::init_service(App::new().app_data(issuer()).configure(routes)).await);
     let tasks: Vec<_> = (0..CONCURRENT_REQUESTS)
         .map(|i| {
             let app = Rc::clone(&app);

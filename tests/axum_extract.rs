@@ -4,8 +4,6 @@ mod common;
 mod extract_support;
 mod support;
 
-use std::time::Duration;
-
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, Path};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -15,9 +13,8 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use extract_support::*;
 use source_auth::SourceIdentity;
-use source_auth::TokenSigner;
 use source_auth::axum::{
-    ExtractRejection, ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection,
+    ExtractRejection, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
     caregiver_token_endpoint, token_endpoint,
 };
 use tower::ServiceExt;
@@ -68,15 +65,15 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for DemoUser {
     }
 }
 
-/// The app's state, holding the signer among its own things.
+/// The app's state, holding the issuer among its own things.
 #[derive(Clone)]
 struct AppState {
-    signer: TokenSigner,
+    issuer: TokenIssuer,
 }
 
-impl FromRef<AppState> for TokenSigner {
+impl FromRef<AppState> for TokenIssuer {
     fn from_ref(state: &AppState) -> Self {
-        state.signer.clone()
+        state.issuer.clone()
     }
 }
 
@@ -116,7 +113,7 @@ fn app() -> Router {
             "/source-token/{member_id}",
             get(caregiver_token_endpoint::<DemoUser>),
         )
-        .with_state(AppState { signer: signer() })
+        .with_state(AppState { issuer: issuer() })
 }
 
 async fn send_to(app: Router, request: Request<Body>) -> Reply {
@@ -204,7 +201,7 @@ async fn server_side_failures_are_a_generic_500_and_a_log_line() {
     check_server_side_failures(&Axum).await;
 }
 
-fn configured_app(config: ExtractorConfig) -> Router {
+fn configured_app(issuer: TokenIssuer) -> Router {
     Router::new()
         .route("/source-token", get(token_endpoint::<DemoUser>))
         .route(
@@ -215,33 +212,31 @@ fn configured_app(config: ExtractorConfig) -> Router {
             "/source-token/{member_id}",
             get(caregiver_token_endpoint::<DemoUser>),
         )
-        .layer(Extension(config))
-        .with_state(signer())
+        .with_state(issuer)
 }
 
 #[tokio::test]
 async fn the_grant_and_the_parameter_name_are_configurable() {
-    let app = configured_app(
-        ExtractorConfig::new()
-            .ttl(Duration::from_secs(15 * 60))
-            .scopes(["read:profile"])
-            .subject_param("patient"),
-    );
+    let app = configured_app(configured(configuration()));
     check_configured_grant(|uri| send_to(app.clone(), request("GET", Some("ada"), uri))).await;
 }
 
+/// Where earlier versions read it: now a 500 and a log line that says where it
+/// belongs, never silently the defaults.
 #[tokio::test]
-async fn an_invalid_configuration_is_a_generic_500() {
-    for config in [
-        ExtractorConfig::new().ttl(Duration::from_secs(25 * 60 * 60)),
-        ExtractorConfig::new().ttl(Duration::ZERO),
-        ExtractorConfig::new().scopes(["two words"]),
-    ] {
-        let request = request("GET", Some("ada"), "/source-token");
-        send_to(configured_app(config), request)
-            .await
-            .assert_generic_500();
-    }
+async fn a_configuration_in_the_request_extensions_is_refused_loudly() {
+    let logs = LogCapture::start();
+    let app = configured_app(issuer()).layer(Extension(configuration()));
+    send_to(app, request("GET", Some("ada"), "/source-token"))
+        .await
+        .assert_generic_500();
+    let lines = logs.error_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains("TokenIssuer::new(signer, config)"),
+        "{}",
+        lines[0]
+    );
 }
 
 fn forged(method: &str, uri: &str) -> Request<Body> {
@@ -282,7 +277,7 @@ async fn optional_member_is_none_when_absent_and_rejects_otherwise() {
 
 #[tokio::test]
 async fn rejections_can_be_matched_and_read() {
-    let state = AppState { signer: signer() };
+    let state = AppState { issuer: issuer() };
     let extract = |user| {
         let mut parts = request("GET", user, "/").into_parts().0;
         let state = state.clone();

@@ -657,7 +657,8 @@ mod axum_extractors {
     use axum::routing::get;
     use source_auth::SourceIdentity;
     use source_auth::axum::{
-        SourceCaregiver, SourceMember, caregiver_token_endpoint, token_endpoint,
+        ExtractorConfig, SourceCaregiver, SourceMember, TokenIssuer, caregiver_token_endpoint,
+        token_endpoint,
     };
 
     use super::*;
@@ -706,7 +707,9 @@ mod axum_extractors {
                 "/source-token/{member_id}",
                 get(caregiver_token_endpoint::<User>),
             )
-            .with_state(TokenSigner::new(api_key()));
+            .with_state(
+                TokenIssuer::new(TokenSigner::new(api_key()), ExtractorConfig::default()).unwrap(),
+            );
         let requests = [
             ("/member", Some(PARENT), StatusCode::OK),
             ("/caregiver/mem_patient1", Some(PARENT), StatusCode::OK),

@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use source_auth::testing::{MockSource, Relationship, RelationshipStatus};
-use source_auth::{ApiKey, MemberToken, SourceAuth, SourceAuthLayer, TokenVerifier};
+use source_auth::{ApiKey, MemberToken, SourceAuth, SourceAuthLayer, TokenSigner, TokenVerifier};
 use tower::{Layer, ServiceExt};
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -60,17 +60,18 @@ pub async fn start_mock_source(key: &ApiKey) -> Result<MockSource, BoxError> {
     Ok(mock)
 }
 
-/// A client that sends `key` to Source at `base_url`, unless a request carries
-/// its own member token.
+/// A client for Source at `base_url` that sends only the credential each request
+/// carries (`per_request`): the handlers act as members, so a request that forgot
+/// its member token is refused rather than sent with the API key.
 pub fn source_client(key: ApiKey, base_url: &str) -> Result<SourceAuth<HttpClient>, BoxError> {
     let http = Client::builder(TokioExecutor::new()).build_http();
-    Ok(SourceAuthLayer::api_key(key)
+    Ok(SourceAuthLayer::per_request(TokenSigner::new(key))
         .base_url(base_url)?
         .layer(http))
 }
 
-/// Calls Source's `GET /v1/members/{sub}` as `token`, the per-request override of
-/// the client's API key, and returns Source's status and body.
+/// Calls Source's `GET /v1/members/{sub}` as `token`, the request's own
+/// credential, and returns Source's status and body.
 pub async fn call_source(
     client: &SourceAuth<HttpClient>,
     base_url: &str,

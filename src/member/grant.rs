@@ -147,19 +147,23 @@ impl MemberGrant {
     /// Checks everything about the grant that does not depend on the time.
     pub(crate) fn validate(&self) -> Result<()> {
         validate_members(&self.key.subject, self.key.actor.as_deref())?;
-        let scopes = &self.key.scopes;
-        let total: usize = scopes.iter().map(String::len).sum();
-        if scopes.len() > MAX_SCOPES
-            || total > MAX_SCOPE_BYTES
-            || !scopes
-                .iter()
-                .all(|scope| is_visible_ascii(scope, MAX_SCOPE_LEN))
-        {
-            return Err(Error::new(
-                ErrorKind::InvalidScope,
-                "a grant carries at most 32 scopes, 1 KiB in all, each 1 to 128 characters of visible ASCII",
-            ));
-        }
-        Ok(())
+        validate_scopes(&self.key.scopes)
     }
+}
+
+/// At most 32 scopes, 1 KiB in all, each 1 to 128 characters of visible ASCII.
+pub(crate) fn validate_scopes(scopes: &[String]) -> Result<()> {
+    let total: usize = scopes.iter().map(String::len).sum();
+    if scopes.len() > MAX_SCOPES
+        || total > MAX_SCOPE_BYTES
+        || !scopes
+            .iter()
+            .all(|scope| is_visible_ascii(scope, MAX_SCOPE_LEN))
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidScope,
+            "a grant carries at most 32 scopes, 1 KiB in all, each 1 to 128 characters of visible ASCII",
+        ));
+    }
+    Ok(())
 }

@@ -27,8 +27,8 @@ mod token;
 mod verifier;
 
 pub use claims::MemberClaims;
-pub(crate) use grant::GrantKey;
 pub use grant::MemberGrant;
+pub(crate) use grant::{GrantKey, validate_scopes};
 pub(crate) use signer::Signed;
 pub use signer::TokenSigner;
 pub(crate) use token::BEARER;

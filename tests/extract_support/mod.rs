@@ -14,6 +14,10 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
+#[cfg(not(feature = "axum"))]
+use source_auth::actix::{ExtractorConfig, TokenIssuer};
+#[cfg(feature = "axum")]
+use source_auth::axum::{ExtractorConfig, TokenIssuer};
 use source_auth::{MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
 use tracing::subscriber::DefaultGuard;
 
@@ -46,6 +50,24 @@ pub fn signer() -> TokenSigner {
     TokenSigner::new(common::api_key()).with_clock(clock())
 }
 
+/// The signer with the default configuration, chosen explicitly.
+pub fn issuer() -> TokenIssuer {
+    configured(ExtractorConfig::default())
+}
+
+/// The signer with `config`, which must be valid.
+pub fn configured(config: ExtractorConfig) -> TokenIssuer {
+    TokenIssuer::new(signer(), config).expect("a valid configuration")
+}
+
+/// The configuration of [`check_configured_grant`].
+pub fn configuration() -> ExtractorConfig {
+    ExtractorConfig::new()
+        .ttl(std::time::Duration::from_secs(15 * 60))
+        .scopes(["read:profile"])
+        .subject_param("patient")
+}
+
 pub fn verify(token: &str) -> MemberClaims {
     TokenVerifier::new([common::api_key()])
         .unwrap()
@@ -56,7 +78,7 @@ pub fn verify(token: &str) -> MemberClaims {
 
 /// One framework's app with the routes of the table above.
 pub trait Routes {
-    /// Sends a GET to a fresh app with the signer and the default configuration.
+    /// Sends a GET to a fresh app with [`issuer`]: the signer and the default configuration.
     async fn get_as(&self, user: Option<&str>, uri: &str) -> Reply;
 }
 
@@ -167,8 +189,8 @@ pub async fn check_server_side_failures(app: &impl Routes) {
     assert!(lines[3].contains("without a `{member_id}` path parameter"));
 }
 
-/// Checks an app configured with 15-minute tokens granting `read:profile`, the
-/// subject in `{patient}`, on the routes `/source-token`,
+/// Checks an app configured with [`configuration`] (15-minute tokens granting
+/// `read:profile`, the subject in `{patient}`), on the routes `/source-token`,
 /// `/patients/{patient}/token` and `/source-token/{member_id}`; `send` sends a
 /// GET as ada.
 pub async fn check_configured_grant<F, Fut>(send: F)
