@@ -10,6 +10,7 @@
 //! cargo run --example plugin_backend --features application,axum
 //! ```
 
+use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Json, Router};
 use http::{Request, StatusCode};
@@ -31,11 +32,23 @@ async fn whoami(plugin: SourceApplication) -> Json<Value> {
     Json(json!({ "user": plugin.claims.user, "purpose": plugin.claims.purpose }))
 }
 
-/// The backend: the verifier is the router state, reached through `FromRef`.
+/// The backend's state, as a real app has it: its own struct, with `FromRef` for
+/// the verifier that `SourceApplication` takes from it.
+#[derive(Clone)]
+struct AppState {
+    verifier: ApplicationVerifier,
+}
+
+impl FromRef<AppState> for ApplicationVerifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
 fn backend(verifier: ApplicationVerifier) -> Router {
     Router::new()
         .route("/whoami", get(whoami))
-        .with_state(verifier)
+        .with_state(AppState { verifier })
 }
 
 #[tokio::main]

@@ -238,10 +238,8 @@ mod application {
     use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
     use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 
-    /// A request from a Source frame plugin, with its verified application token.
-    ///
-    /// It reads `Authorization: Bearer <token>` and verifies the token with the
-    /// [`ApplicationVerifier`] from the app data (`.app_data(verifier)` or
+    /// **In actix-web**, it reads `Authorization: Bearer <token>` and verifies the
+    /// token with the [`ApplicationVerifier`] from the app data (`.app_data(verifier)` or
     /// `.app_data(web::Data::new(verifier))`). The rules and responses are those of
     /// `source_auth::axum::SourceApplication` (RFC 6750, Source's JSON error body,
     /// never the token; see [`ApplicationRejection`]); without a verifier in the

@@ -4,7 +4,7 @@
 //! The app keeps its own login: its user type implements axum's
 //! `FromRequestParts` and [`SourceIdentity`]. Wrapping it gives a handler a token
 //! signed by the [`TokenIssuer`] taken from the router state through
-//! [`FromRef`](axum::extract::FromRef) (a signer and its [`ExtractorConfig`],
+//! [`FromRef`](https://docs.rs/axum/0.8/axum/extract/trait.FromRef.html) (a signer and its [`ExtractorConfig`],
 //! checked when built):
 //!
 //! | extractor | token |
@@ -312,14 +312,14 @@ mod application {
     use axum::http::request::Parts;
     use axum::response::{IntoResponse, Response};
 
-    /// A request from a Source frame plugin, with its verified application token.
-    ///
-    /// It reads `Authorization: Bearer <token>` and verifies the token with the
-    /// [`ApplicationVerifier`] taken from the router state through [`FromRef`].
-    /// Rejections follow RFC 6750, with Source's JSON error body and never the
-    /// token: no token (or another scheme) is 401 with `WWW-Authenticate: Bearer`;
-    /// a refused token 401 with `Bearer error="invalid_token"`; a malformed or
-    /// repeated header 400 (see [`ApplicationRejection`]).
+    /// **In axum**, it reads `Authorization: Bearer <token>` and verifies the token
+    /// with the [`ApplicationVerifier`] taken from the router state through
+    /// [`FromRef`](https://docs.rs/axum/0.8/axum/extract/trait.FromRef.html) (the state itself, or a field of the
+    /// app's own state struct). Rejections follow RFC 6750, with Source's JSON
+    /// error body and never the token: no token (or another scheme) is 401 with
+    /// `WWW-Authenticate: Bearer`; a refused token 401 with
+    /// `Bearer error="invalid_token"`; a malformed or repeated header 400 (see
+    /// [`ApplicationRejection`]).
     ///
     /// `Option<SourceApplication>` is `None` only when the request has no
     /// `Authorization` header at all; a token that is there and wrong is still

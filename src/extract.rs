@@ -352,6 +352,10 @@ pub(crate) fn token_body(token: &MemberToken) -> String {
 /// Source member id through [`SourceIdentity`], and signs a
 /// member token for that member. [`caregiver_for`](Self::caregiver_for) signs a
 /// caregiver token for the same user acting for another member.
+///
+/// It is one type, re-exported by `source_auth::axum` and `source_auth::actix`,
+/// so its page lists the extractor impls of both frameworks (each under its
+/// feature); use the one of your framework's module.
 #[derive(Debug)]
 pub struct SourceMember<U> {
     /// The app's own user, as its extractor returned it.
@@ -391,6 +395,8 @@ impl<U> SourceMember<U> {
 /// `act` is the user's own member id, from [`SourceIdentity`];
 /// `sub` is the path parameter named by [`ExtractorConfig::subject_param`]
 /// (default `member_id`). Nothing else in the request is read.
+///
+/// Like [`SourceMember`], one type re-exported by both framework modules.
 #[derive(Debug)]
 pub struct SourceCaregiver<U> {
     /// The app's own user, as its extractor returned it.

@@ -6,12 +6,14 @@
 //! middleware, `ClientBuilder::new(client).with(SourceAuthLayer::new(…))`;
 //! per-request overrides then also come from `RequestBuilder::with_extension`.
 //!
-//! A `MemberGrant` or `MemberToken` overrides the layer's credential on both paths:
+//! A `MemberGrant` or `MemberToken` is a request's own credential on both paths:
 //! in the extensions of an `http::Request` converted with
 //! `reqwest::Request::try_from` (reqwest carries them along), and, with
-//! reqwest-middleware, also through `RequestBuilder::with_extension`. A request
-//! that carries two different ones is refused, never sent with either or with the
-//! layer's default.
+//! reqwest-middleware, also through `RequestBuilder::with_extension`. The
+//! precedence rule is the layer's (see [`crate::layer`]): a request that carries
+//! two different ones, or one beside its own `Authorization` (which reqwest's
+//! `RequestBuilder` also makes from user info in the URL), is refused, and so is
+//! one for another origin; never sent with either or with the layer's default.
 //!
 //! # Errors
 //!
@@ -22,17 +24,20 @@
 //! # Example
 //!
 //! ```no_run
-//! use source_auth::{ApiKey, MemberGrant, SourceAuthLayer};
+//! use source_auth::{ApiKey, MemberGrant, SourceAuthLayer, TokenSigner};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! let key = ApiKey::from_env()?;
+//! let signer = TokenSigner::new(ApiKey::from_env()?);
+//! // Requests act as members: each carries its own credential, and one that
+//! // forgot it is refused rather than sent with the API key.
+//! let layer = SourceAuthLayer::per_request(signer);
+//! let url = format!("{}/v1/members/mem_5QW8j1oKqQjNaPk4Hv3f", layer.origin());
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-//!     .with(SourceAuthLayer::new(key))
+//!     .with(layer)
 //!     .build();
 //!
-//! // This request acts as a member instead of with the API key.
 //! let member = client
-//!     .get("https://api.sourcehealth.com/v1/members/mem_5QW8j1oKqQjNaPk4Hv3f")
+//!     .get(url)
 //!     .with_extension(MemberGrant::member("mem_5QW8j1oKqQjNaPk4Hv3f"))
 //!     .send()
 //!     .await?;

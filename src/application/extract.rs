@@ -19,8 +19,9 @@ use super::{ApplicationClaims, ApplicationVerifier};
 /// A request from a frame plugin, with its verified Source application token.
 ///
 /// The extractor reads `Authorization: Bearer <token>` and checks the token with
-/// the [`ApplicationVerifier`] the app configured; see
-/// `source_auth::axum::SourceApplication` and `source_auth::actix::SourceApplication`.
+/// the [`ApplicationVerifier`] the app configured. It is one type, re-exported by
+/// `source_auth::axum` and `source_auth::actix`, so its page lists the extractor
+/// impls of both frameworks; each module's notes follow.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SourceApplication {

@@ -3,8 +3,8 @@
 //! Put it on any HTTP client that is a tower service — hyper-util's client,
 //! `reqwest::Client` (feature `reqwest`), or your own stack — and every request
 //! to Source's origin carries the right `Authorization` header. Requests to any
-//! other origin pass through untouched, and an `Authorization` header the caller
-//! set is kept.
+//! other origin that ask for no credential pass through untouched, and an
+//! `Authorization` header the caller set is kept (see the precedence table).
 //!
 //! [`SourceAuthLayer::new`] takes any [`Credential`]; the named constructors are
 //! the explicit forms, and the only way to ask for what `new` cannot infer.
@@ -18,9 +18,29 @@
 //! | [`SourceAuthLayer::member`] | a member token minted, cached and refreshed before it expires |
 //! | [`SourceAuthLayer::per_request`] | only the credential each request carries |
 //!
-//! A [`MemberGrant`] or [`MemberToken`] in a request's extensions overrides the
-//! layer's credential for that request: it goes out with that credential or not at
-//! all. Grants' tokens are cached by subject, actor and scopes, and a cached token
+//! Build [`per_request`](SourceAuthLayer::per_request) for a client whose
+//! requests act as members (a web app's handlers): a request that forgets its
+//! credential is refused instead of sent with the API key. Build
+//! [`new`](SourceAuthLayer::new) with the API key for the server's own calls, and
+//! [`member`](SourceAuthLayer::member) for a client that always acts as one member.
+//!
+//! # Precedence
+//!
+//! A [`MemberGrant`] or [`MemberToken`] in a request's extensions is that
+//! request's own credential: it goes out with it or not at all. One rule, on every
+//! path (`http::Request`, `reqwest::Request`, reqwest-middleware):
+//!
+//! | the request carries | to the layer's [`origin`](SourceAuthLayer::origin) | to any other origin |
+//! |---|---|---|
+//! | nothing | the layer's default credential (`per_request`: refused, `MissingCredential`) | sent untouched |
+//! | its own `Authorization`, or user info in its URL | kept; the layer adds nothing | sent untouched |
+//! | a `MemberGrant` or `MemberToken` | that credential | refused, `NotSourceOrigin` |
+//! | a `MemberGrant` or `MemberToken` and its own `Authorization` or user info | refused, `ConflictingCredentials` | refused, `NotSourceOrigin` |
+//! | both a `MemberGrant` and a `MemberToken` | refused, `ConflictingCredentials` | refused, `ConflictingCredentials` |
+//!
+//! User info counts as the caller's own credential because reqwest's
+//! `RequestBuilder` turns it into `Authorization: Basic`. Grants' tokens are
+//! cached by subject, actor and scopes, and a cached token
 //! is reused only while it is fresh and expires no later than the grant allows
 //! (its TTL from now, or its fixed expiry); otherwise a new one is minted. A grant
 //! that cannot be signed is refused before anything is cached.
@@ -65,7 +85,7 @@
 //! ```
 //! use std::convert::Infallible;
 //! use http::{Request, Response, header::AUTHORIZATION};
-//! use source_auth::{ApiKey, MemberGrant, SourceAuthLayer};
+//! use source_auth::{ApiKey, Error, ErrorKind, MemberGrant, SourceAuthLayer, TokenSigner};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -76,17 +96,22 @@
 //!     let auth = req.headers().get(AUTHORIZATION).map(|v| v.is_sensitive());
 //!     Ok::<_, Infallible>(Response::new(auth))
 //! });
+//! // Requests act as members: each must carry its own credential.
 //! let client = ServiceBuilder::new()
-//!     .layer(SourceAuthLayer::new(key))
+//!     .layer(SourceAuthLayer::per_request(TokenSigner::new(key)))
 //!     .service(client);
 //!
-//! // To Source: authorized, and the header is marked sensitive.
+//! // To Source as a member: authorized, and the header is marked sensitive.
 //! let mut req = Request::get("https://api.sourcehealth.com/v1/members").body(())?;
-//! // This request acts as a member instead of with the API key.
 //! req.extensions_mut().insert(MemberGrant::member("mem_5QW8j1oKqQjNaPk4Hv3f"));
 //! assert_eq!(*client.clone().oneshot(req).await?.body(), Some(true));
 //!
-//! // Anywhere else: untouched.
+//! // One that forgot its credential is refused, not sent with the API key.
+//! let req = Request::get("https://api.sourcehealth.com/v1/members").body(())?;
+//! let refused = client.clone().oneshot(req).await.unwrap_err();
+//! assert_eq!(refused.downcast_ref::<Error>().map(Error::kind), Some(ErrorKind::MissingCredential));
+//!
+//! // Anywhere else, asking for nothing: untouched.
 //! let req = Request::get("https://example.com/").body(())?;
 //! assert_eq!(*client.oneshot(req).await?.body(), None);
 //! # Ok(())
