@@ -1,6 +1,8 @@
 //! An independent HS256 JWS writer for tests, built on `hmac`, `sha2` and `base64`
 //! only, so expected tokens never come from the code under test.
 
+#![allow(dead_code, unused_imports)] // Each test binary uses its own part of this module.
+
 pub use crate::common::{KEY_ID, SECRET, api_key};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
