@@ -28,7 +28,9 @@ mod verifier;
 
 pub use claims::MemberClaims;
 pub use grant::MemberGrant;
-pub(crate) use grant::{GrantKey, validate_scopes};
+pub(crate) use grant::GrantKey;
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+pub(crate) use grant::validate_scopes;
 pub(crate) use signer::Signed;
 pub use signer::TokenSigner;
 pub(crate) use token::BEARER;
