@@ -208,6 +208,16 @@ mod tests {
         format!("Basic {}", STANDARD.encode(payload)).into_bytes()
     }
 
+    /// `Debug` names the scheme and hides the credential.
+    #[test]
+    fn debug_shows_the_scheme_never_the_credential() {
+        let presented = super::parse(b"Bearer sk_test_secret0123").unwrap();
+        assert_eq!(
+            format!("{presented:?}"),
+            r#"Presented { scheme: Bearer, credential: "[REDACTED]" }"#
+        );
+    }
+
     #[test]
     fn accepts_bearer_in_any_case_with_extra_spaces() {
         for value in [

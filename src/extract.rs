@@ -511,6 +511,38 @@ mod tests {
         assert_eq!(config.scopes_granted(), ["read", "write"]);
     }
 
+    /// The fixed messages, word for word: what a client reads in the body.
+    #[test]
+    fn messages_say_what_went_wrong() {
+        let messages = [
+            (
+                SourceRejection::NoSourceMember,
+                "The signed-in user is not linked to a Source member.",
+            ),
+            (
+                SourceRejection::InvalidSubject,
+                "The member id in the request must be `mem_` followed by letters and digits.",
+            ),
+            (
+                SourceRejection::SubjectIsActor,
+                "A caregiver token must be for a member other than the signed-in user.",
+            ),
+            (
+                SourceRejection::Misconfigured,
+                "The server could not issue a Source token.",
+            ),
+            (
+                SourceRejection::SigningFailed,
+                "The server could not issue a Source token.",
+            ),
+        ];
+        for (rejection, message) in messages {
+            assert_eq!(rejection.to_string(), message);
+            let body: serde_json::Value = serde_json::from_str(&rejection.body_text()).unwrap();
+            assert_eq!(body["message"], message);
+        }
+    }
+
     #[test]
     fn bodies_are_source_errors() {
         for rejection in [

@@ -474,6 +474,36 @@ fn a_private_jwk_is_refused_with_a_message_that_says_so() {
     }
 }
 
+/// `Debug` shows the key id and the public key, which are not secret, and
+/// nothing else.
+#[test]
+fn an_application_keys_debug_shows_its_id_and_public_key() {
+    let x = x_of(&signing_key(1));
+    let jwk = format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"k1"}}"#);
+    let key = ApplicationKey::from_jwk(&jwk).unwrap();
+    assert_eq!(
+        format!("{key:?}"),
+        format!(r#"ApplicationKey {{ kid: Some("k1"), x: "{x}" }}"#)
+    );
+}
+
+/// A token of exactly 8 KiB is read (and refused for what it says); one byte
+/// more is refused unread.
+#[test]
+fn the_token_size_cap_is_exactly_8_kib() {
+    let verifier = verifier();
+    let good = signed(&header(), &claims());
+    let padded = |len: usize| format!("{good}{}", "A".repeat(len - good.len()));
+    assert_eq!(
+        verifier.verify(&padded(8 * 1024)).unwrap_err().kind(),
+        ErrorKind::InvalidToken
+    );
+    assert_eq!(
+        verifier.verify(&padded(8 * 1024 + 1)).unwrap_err().kind(),
+        ErrorKind::TokenTooLarge
+    );
+}
+
 #[test]
 fn jwks_for_signature_verification_are_accepted() {
     let x = x_of(&signing_key(1));

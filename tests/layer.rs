@@ -405,3 +405,64 @@ fn a_finished_future_polled_again_panics() {
     assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(Err(_))));
     let _ = future.as_mut().poll(&mut cx);
 }
+
+/// An inner service that is not ready keeps the layer from being ready, and one
+/// that fails to get ready fails it: backpressure passes through untouched.
+#[test]
+fn readiness_is_the_inner_services() {
+    use std::task::{Context, Poll, Waker};
+    use tower::Service;
+
+    struct Readiness(Poll<Result<(), &'static str>>);
+    impl Service<Request<()>> for Readiness {
+        type Response = Response<()>;
+        type Error = &'static str;
+        type Future = std::future::Ready<Result<Response<()>, &'static str>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.0
+        }
+        fn call(&mut self, _: Request<()>) -> Self::Future {
+            std::future::ready(Ok(Response::new(())))
+        }
+    }
+
+    let mut cx = Context::from_waker(Waker::noop());
+    let layer = SourceAuthLayer::api_key(api_key());
+    assert!(
+        layer
+            .layer(Readiness(Poll::Pending))
+            .poll_ready(&mut cx)
+            .is_pending()
+    );
+    let failed = layer
+        .layer(Readiness(Poll::Ready(Err("down"))))
+        .poll_ready(&mut cx);
+    assert!(matches!(failed, Poll::Ready(Err(error)) if error.to_string() == "down"));
+    let ready = layer
+        .layer(Readiness(Poll::Ready(Ok(()))))
+        .poll_ready(&mut cx);
+    assert!(matches!(ready, Poll::Ready(Ok(()))));
+}
+
+/// `Debug` of the response future says whether the request was sent or refused,
+/// and never shows the credential or the refusal's input.
+#[tokio::test]
+async fn the_response_futures_debug_says_sent_or_refused() {
+    use tower::Service;
+
+    let echo = service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let mut service = SourceAuthLayer::api_key(api_key()).layer(echo);
+    let sent = service.call(Request::get(URL).body(()).unwrap());
+    let debug = format!("{sent:?}");
+    assert_eq!(debug, r#"ResponseFuture { state: "sent" }"#);
+    let mut request = Request::get(URL).body(()).unwrap();
+    request
+        .extensions_mut()
+        .insert(MemberGrant::member("not a member"));
+    let refused = service.call(request);
+    assert_eq!(
+        format!("{refused:?}"),
+        r#"ResponseFuture { state: "refused" }"#
+    );
+    assert!(refused.await.is_err() && sent.await.is_ok());
+}

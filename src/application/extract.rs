@@ -171,6 +171,34 @@ impl SourceApplication {
 mod tests {
     use super::*;
 
+    /// The fixed messages, word for word: what a client reads in the body.
+    #[test]
+    fn messages_say_what_to_send() {
+        let messages = [
+            (
+                ApplicationRejection::MissingToken,
+                "Send the Source application token as `Authorization: Bearer <token>`.",
+            ),
+            (
+                ApplicationRejection::InvalidRequest,
+                "The Authorization header must be one `Bearer <token>` in visible ASCII.",
+            ),
+            (
+                ApplicationRejection::InvalidToken(ErrorKind::Expired),
+                "The Source application token is invalid or has expired.",
+            ),
+            (
+                ApplicationRejection::Misconfigured,
+                "The server could not verify the Source application token.",
+            ),
+        ];
+        for (rejection, message) in messages {
+            assert_eq!(rejection.to_string(), message);
+            let body: serde_json::Value = serde_json::from_str(&rejection.body_text()).unwrap();
+            assert_eq!(body["message"], message);
+        }
+    }
+
     #[test]
     fn bodies_are_source_errors_and_challenges_follow_rfc_6750() {
         for rejection in [

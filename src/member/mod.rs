@@ -27,8 +27,8 @@ mod token;
 mod verifier;
 
 pub use claims::MemberClaims;
-pub use grant::MemberGrant;
 pub(crate) use grant::GrantKey;
+pub use grant::MemberGrant;
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 pub(crate) use grant::validate_scopes;
 pub(crate) use signer::Signed;
