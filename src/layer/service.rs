@@ -56,26 +56,24 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let destination = self.authorizer.origin().destination_of_uri(request.uri());
-        // Lend the URI and extensions out (pointer swaps) so the headers can be
-        // borrowed mutably beside them.
-        let uri = std::mem::take(request.uri_mut());
-        let extensions = std::mem::take(request.extensions_mut());
-        let authorized = Requested::from_extensions(&extensions).and_then(|requested| {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // In parts, so the headers can be borrowed mutably beside the URI and the
+        // extensions.
+        let (mut parts, body) = request.into_parts();
+        let destination = self.authorizer.origin().destination_of_uri(&parts.uri);
+        let authorized = Requested::from_extensions(&parts.extensions).and_then(|requested| {
             self.authorizer.authorize(
                 destination,
-                || Target::of_uri(&uri),
-                request.headers_mut(),
+                || Target::of_uri(&parts.uri),
+                &mut parts.headers,
                 requested,
             )
         });
-        *request.uri_mut() = uri;
-        *request.extensions_mut() = extensions;
         if let Err(error) = authorized {
             // Not sent: the service readied by `poll_ready` stays ready for the next call.
             return ResponseFuture::refused(error);
         }
+        let request = Request::from_parts(parts, body);
         // Authorization is synchronous, so the service readied by `poll_ready` is the
         // one called, right here; no clone of the inner service is needed.
         ResponseFuture::sent(self.inner.call(request))
