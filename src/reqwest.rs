@@ -56,6 +56,7 @@ use tower_service::Service;
 
 use crate::authorizer::{Authorizer, Requested};
 use crate::error::{BoxError, Result};
+use crate::events;
 use crate::layer::{ResponseFuture, SourceAuth, SourceAuthLayer};
 use crate::origin::Target;
 
@@ -94,7 +95,8 @@ fn authorize(
     let requested = match middleware_extensions {
         Some(middleware_extensions) => Requested::from_either(&extensions, middleware_extensions),
         None => Requested::from_extensions(&extensions),
-    };
+    }
+    .inspect_err(events::refused);
     requested.and_then(|requested| {
         authorizer.authorize(destination, || target, converted.headers_mut(), requested)
     })?;

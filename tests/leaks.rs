@@ -396,6 +396,21 @@ async fn the_layers_events_explain_each_request_and_show_no_secret() {
     // Refused, left alone, and the caller's own header kept.
     let bad = with(MemberGrant::member(PATIENT).ttl(Duration::from_secs(25 * 3600)));
     service.clone().oneshot(bad).await.unwrap_err();
+    let mut both = with(MemberGrant::member(PATIENT));
+    both.extensions_mut().insert(
+        TokenSigner::new(api_key())
+            .with_clock(clock.clone())
+            .sign(&MemberGrant::member(PATIENT))
+            .unwrap(),
+    );
+    service.clone().oneshot(both).await.unwrap_err();
+    let mut off_origin = Request::get("https://example.com/v1/members")
+        .body(())
+        .unwrap();
+    off_origin
+        .extensions_mut()
+        .insert(MemberGrant::member(PATIENT));
+    service.clone().oneshot(off_origin).await.unwrap_err();
     let elsewhere = Request::get("https://example.com/v1/members")
         .body(())
         .unwrap();
@@ -443,11 +458,14 @@ async fn the_layers_events_explain_each_request_and_show_no_secret() {
     assert!(minted.iter().any(|line| line.contains("refresh=true")));
     assert!(minted.iter().any(|line| line.contains("refresh=false")));
     let refused = events("source-auth refused a request");
-    assert!(
-        refused
-            .iter()
-            .any(|line| line.contains("DEBUG") && line.contains("InvalidExpiry"))
-    );
+    for kind in ["InvalidExpiry", "ConflictingCredentials", "NotSourceOrigin"] {
+        assert!(
+            refused
+                .iter()
+                .any(|line| line.contains("DEBUG") && line.contains(kind)),
+            "{kind}: {refused:#?}"
+        );
+    }
     let left_alone = events("source-auth left a request alone");
     assert!(
         left_alone

@@ -6,6 +6,7 @@ use http::Request;
 use tower_service::Service;
 
 use crate::authorizer::{Authorizer, Requested};
+use crate::events;
 use crate::origin::Target;
 
 use super::ResponseFuture;
@@ -61,7 +62,8 @@ where
         // extensions.
         let (mut parts, body) = request.into_parts();
         let destination = self.authorizer.origin().destination_of_uri(&parts.uri);
-        let authorized = Requested::from_extensions(&parts.extensions).and_then(|requested| {
+        let requested = Requested::from_extensions(&parts.extensions).inspect_err(events::refused);
+        let authorized = requested.and_then(|requested| {
             self.authorizer.authorize(
                 destination,
                 || Target::of_uri(&parts.uri),
