@@ -2,6 +2,11 @@
 //! `AddAuthorizationLayer::bearer` as the baseline, all in one run.
 //!
 //! `cargo bench --bench layer`
+//!
+//! With `LAYER_REQUESTS=<case>:<count>` in the environment it sends `count`
+//! requests of one case (`tower_http_bearer`, `api_key`, `cached_member`,
+//! `per_request_grant_hit`) and exits, for `valgrind --tool=callgrind` to count
+//! instructions: the same on a loaded machine as on a quiet one (BENCHMARKS.md).
 
 mod support;
 
@@ -12,7 +17,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http::{Request, Response, Uri};
 use source_auth::{ApiKey, MemberGrant, SourceAuthLayer, TokenSigner};
 use support::{Ratio, paired_ratio, print_paired, print_ratios};
@@ -207,5 +212,45 @@ fn report(_: &mut Criterion) {
     );
 }
 
+/// Sends `count` requests of one case, for an instruction count.
+fn send_requests(spec: &str) {
+    let (case, count) = spec.split_once(':').expect("LAYER_REQUESTS=<case>:<count>");
+    let count: usize = count.parse().expect("a request count");
+    let grant = MemberGrant::member("mem_patient1").caregiver("mem_parent1");
+    let mut service: Box<dyn FnMut()> = match case {
+        "tower_http_bearer" => {
+            let mut service = AddAuthorizationLayer::bearer(SECRET).layer(Bare);
+            Box::new(move || assert!(send(&mut service, request())))
+        }
+        "api_key" => {
+            let mut service = SourceAuthLayer::api_key(key()).layer(Bare);
+            Box::new(move || assert!(send(&mut service, request())))
+        }
+        "cached_member" => {
+            let mut service = member_layer().layer(Bare);
+            Box::new(move || assert!(send(&mut service, request())))
+        }
+        "per_request_grant_hit" => {
+            let mut service = SourceAuthLayer::api_key(key()).layer(Bare);
+            Box::new(move || {
+                let mut request = request();
+                request.extensions_mut().insert(grant.clone());
+                assert!(send(&mut service, request));
+            })
+        }
+        other => panic!("no case {other}"),
+    };
+    for _ in 0..count {
+        service();
+    }
+}
+
 criterion_group!(benches, layers, report);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("LAYER_REQUESTS") {
+        return send_requests(&spec);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
