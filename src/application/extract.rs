@@ -20,8 +20,9 @@ use super::{ApplicationClaims, ApplicationVerifier};
 ///
 /// The extractor reads `Authorization: Bearer <token>` and checks the token with
 /// the [`ApplicationVerifier`] the app configured. It is one type, re-exported by
-/// `source_auth::axum` and `source_auth::actix`, so its page lists the extractor
-/// impls of both frameworks; each module's notes follow.
+/// `source_auth::axum` and `source_auth::actix`: its page starts with the notes
+/// of the module it was reached from, and lists the extractor impls of both
+/// frameworks.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SourceApplication {
