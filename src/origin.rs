@@ -357,6 +357,11 @@ mod tests {
             Target::of_uri(&relative).to_string(),
             "(no scheme)://(no host)"
         );
+        let elsewhere: Uri = "https://example.com/v1".parse().unwrap();
+        assert_eq!(
+            Target::of_uri(&elsewhere).to_string(),
+            "https://example.com:443"
+        );
         let other: Uri = "ftp://example.com/".parse().unwrap();
         assert_eq!(Target::of_uri(&other).to_string(), "ftp://example.com");
     }
