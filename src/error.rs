@@ -72,6 +72,9 @@ pub enum ErrorKind {
     InvalidUserId,
     /// A verifier was built with no keys, so it could accept no token.
     NoVerificationKeys,
+    /// A path given to `MockSource` does not start with `/`, or carries a query
+    /// string or a fragment, so it could never match a request's path.
+    InvalidPath,
 }
 
 /// The error returned by every fallible operation in this crate.
