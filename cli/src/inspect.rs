@@ -281,8 +281,10 @@ fn inspect(token: &str, keys: &Keys, now: SystemTime) -> Report {
     }
 }
 
+type JsonObject = Map<String, Value>;
+
 /// The header and payload of a compact JWS, as JSON objects.
-fn decode(token: &str) -> Result<(Map<String, Value>, Map<String, Value>), &'static str> {
+fn decode(token: &str) -> Result<(JsonObject, JsonObject), &'static str> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
