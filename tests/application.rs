@@ -531,3 +531,33 @@ async fn mock_source_refuses_malformed_ids() {
         );
     }
 }
+
+#[test]
+fn verify_signature_checks_the_signature_and_nothing_claimed() {
+    let verifier = verifier();
+    let key = signing_key(1);
+    let mut wrong_claims = claims();
+    wrong_claims["iss"] = json!("someone");
+    wrong_claims["app"] = json!("app_other1");
+    wrong_claims["usr"] = json!("not a user");
+    wrong_claims["exp"] = json!(NOW - 3600);
+    let wrong_but_signed = signed_with(&key, &header(), &wrong_claims);
+    assert!(verifier.verify(&wrong_but_signed).is_err());
+    let checked = verifier.verify_signature(&wrong_but_signed);
+    assert!(checked.is_ok(), "{checked:?}");
+    let checked = verifier.verify_signature(&signed_with(&key, &header(), &claims()));
+    assert!(checked.is_ok(), "{checked:?}");
+
+    let forged = signed_with(&signing_key(2), &header(), &claims());
+    let hs256 = signed_with(&key, &json!({ "alg": "HS256", "kid": APP }), &claims());
+    let huge = signed_with(&key, &header(), &json!({ "pad": "a".repeat(9000) }));
+    for (token, kind) in [
+        (forged.as_str(), ErrorKind::InvalidToken),
+        (hs256.as_str(), ErrorKind::InvalidToken),
+        ("not.a.jwt", ErrorKind::InvalidToken),
+        (huge.as_str(), ErrorKind::TokenTooLarge),
+    ] {
+        let err = verifier.verify_signature(token).unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+    }
+}
