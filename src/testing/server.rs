@@ -71,13 +71,12 @@ impl MockSource {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// let first = MockSource::start().await?;
-    /// let port = first.local_addr().port();
-    /// // The port is taken while `first` runs.
+    /// // A port that was free a moment ago, as a test suite might pick it.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let mock = MockSource::start_on(port).await?;
+    /// assert_eq!(mock.base_url(), format!("http://127.0.0.1:{port}"));
+    /// // Taken now: a second mock cannot have it.
     /// assert!(MockSource::start_on(port).await.is_err());
-    /// drop(first);
-    /// let second = MockSource::start_on(port).await?;
-    /// assert_eq!(second.base_url(), format!("http://127.0.0.1:{port}"));
     /// # Ok(())
     /// # }
     /// ```
