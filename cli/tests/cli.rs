@@ -631,26 +631,30 @@ fn mock_refuses_a_responses_folder_it_cannot_serve() {
         .stdout("")
         .stderr(one_clean_line().and(predicate::str::contains("capitals")));
     std::fs::remove_dir(dir.join("get")).expect("remove");
-    std::fs::write(
-        dir.join("POST/v1/appointments.meta.json"),
-        r#"{"status": 1000}"#,
-    )
-    .expect("write");
+    let settings = dir.join("POST/v1/appointments.meta.json");
+    let body = dir.join("POST/v1/appointments.json");
+    let broken: [(&Path, &str); 4] = [
+        (&settings, r#"{"status": 1000}"#),
+        (&settings, r#"{"only_for": ["everyone"]}"#),
+        (&settings, r#"{"status": 201, "for": "api_keys"}"#),
+        (&body, "not JSON"),
+    ];
+    for (file, text) in broken {
+        std::fs::write(file, text).expect("write");
+        cli()
+            .args(["mock", "--responses"])
+            .arg(&dir)
+            .assert()
+            .code(2)
+            .stderr(one_clean_line());
+        std::fs::write(file, "{}").expect("write");
+    }
+    // Settings with no body beside them answer nothing: refused, not ignored.
+    std::fs::remove_file(&body).expect("remove");
     cli()
         .args(["mock", "--responses"])
         .arg(&dir)
         .assert()
         .code(2)
-        .stderr(one_clean_line());
-    std::fs::write(
-        dir.join("POST/v1/appointments.meta.json"),
-        r#"{"only_for": ["everyone"]}"#,
-    )
-    .expect("write");
-    cli()
-        .args(["mock", "--responses"])
-        .arg(&dir)
-        .assert()
-        .code(2)
-        .stderr(one_clean_line());
+        .stderr(one_clean_line().and(predicate::str::contains("without a body")));
 }
