@@ -405,7 +405,7 @@ impl<'a> Checks<'a> {
             (Some(kid), Some(key)) if kid != key.key_id => self.broke(
                 "kid_not_environment_key",
                 format!(
-                    "`kid` is {kid}, but the key in the environment is {}",
+                    "`kid` is {kid:?}, but the key in the environment is {}",
                     key.key_id
                 ),
             ),
@@ -490,7 +490,7 @@ impl<'a> Checks<'a> {
             if app != expected {
                 self.broke(
                     "wrong_application",
-                    format!("`app` is {app}, not {expected}"),
+                    format!("`app` is {app:?}, not {expected}"),
                 );
             }
         }

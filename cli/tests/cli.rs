@@ -273,6 +273,15 @@ fn bad_tokens() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ("crit", sign(r#"{"alg":"HS256","kid":"key_0EipsUv2yRFxynHshisN","crit":["exp"]}"#, claims(PATIENT, None, now, now + 60)), vec!["crit"]),
         ("not a JWT", "eyJhbGciOiJIUzI1NiJ9.notjson".to_owned(), vec!["malformed"]),
         (
+            // A terminal escape in a claim is shown escaped, never sent to the terminal.
+            "escape in kid",
+            sign(
+                r#"{"alg":"HS256","kid":"key_\u001b[2J"}"#,
+                claims(PATIENT, None, now, now + 60),
+            ),
+            vec!["kid_not_environment_key"],
+        ),
+        (
             "everything at once",
             sign(&jws::header("key_other1"), claims("mem_a", Some("mem_a"), now - 7200, now - 3600)),
             vec!["expired", "kid_not_environment_key", "caregiver_is_member"],
@@ -300,7 +309,7 @@ fn inspect_names_each_broken_rule_and_exits_1() {
             assert!(stdout.contains(&format!("  {rule}: ")), "{case}: {stdout}");
         }
         assert!(
-            !stdout.contains(&token) && !stdout.contains(SECRET),
+            !stdout.contains(&token) && !stdout.contains(SECRET) && !stdout.contains('\u{1b}'),
             "{case}"
         );
         assert!(text.stderr.is_empty(), "{case}");
