@@ -35,7 +35,7 @@ enum Output {
     Jwt,
     /// An `Authorization: Bearer …` header line, for curl's -H.
     Header,
-    /// The token endpoint's JSON, {"token":…,"expires_at":<unix seconds>}.
+    /// The token endpoint's JSON: `{"token":…,"expires_at":…}`, in Unix seconds.
     Json,
 }
 
