@@ -240,7 +240,9 @@ async fn read_capped(mut body: Body) -> (Vec<u8>, bool) {
             continue; // trailers
         };
         let room = MAX_RECORDED_BODY - kept.len();
-        truncated |= data.len() > room;
+        if data.len() > room {
+            truncated = true;
+        }
         kept.extend_from_slice(&data[..data.len().min(room)]);
     }
     (kept, truncated)
