@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 
 /// Sign, inspect and serve Source health API credentials.
 #[derive(Debug, Parser)]
-#[command(name = "source-auth", version, about, long_about = None)]
+#[command(name = "source-auth", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,8 +74,24 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    // Usage errors exit with 2, printed by clap.
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print to standard output and exit 0.
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            // clap's first paragraph, on one line.
+            let rendered = err.to_string();
+            let paragraph: Vec<_> = rendered
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = paragraph.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("source-auth: {} (see --help)", redacted(message));
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Token(args) => token::run(&args),
         Command::Inspect(args) => inspect::run(&args),
@@ -86,4 +102,46 @@ fn main() -> ExitCode {
         eprintln!("source-auth: {}", failure.message);
         ExitCode::from(if failure.usage { 2 } else { 1 })
     })
+}
+
+/// `message` with every word shaped like an API secret (`sk_…`) or a JWT
+/// (`eyJ….…`) replaced: clap's errors quote the arguments they refuse, and a
+/// secret pasted in the wrong place must not reach a terminal log.
+fn redacted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut word = String::new();
+    fn flush(word: &mut String, out: &mut String) {
+        let secret = word.starts_with("sk_") || (word.starts_with("eyJ") && word.contains('.'));
+        out.push_str(if secret { "[redacted]" } else { word });
+        word.clear();
+    }
+    for c in message.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn secrets_and_tokens_in_clap_messages_are_redacted() {
+        assert_eq!(
+            redacted("unexpected argument 'sk_test_abc123' found"),
+            "unexpected argument '[redacted]' found"
+        );
+        assert_eq!(
+            redacted("invalid value 'eyJhbGci.eyJzdWIi.sig' for '--ttl <DURATION>'"),
+            "invalid value '[redacted]' for '--ttl <DURATION>'"
+        );
+        let plain = "unexpected argument '--secret' found; a-b.c_d eyJnodot";
+        assert_eq!(redacted(plain), plain);
+    }
 }
