@@ -20,7 +20,7 @@ pub enum PrincipalKind {
 
 /// Who a request was authenticated as. Holds ids only, never a secret or token.
 ///
-/// MockSource answers every authenticated `GET /v1/…` with this as JSON, plus
+/// MockSource answers an authenticated `GET /v1/…` that has no canned response with this as JSON, plus
 /// `"object":"principal"`, the `path` and a `request_id`, so tests can read it back:
 ///
 /// ```
