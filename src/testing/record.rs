@@ -20,8 +20,9 @@ pub enum PrincipalKind {
 
 /// Who a request was authenticated as. Holds ids only, never a secret or token.
 ///
-/// MockSource answers an authenticated `GET /v1/…` that has no canned response with this as JSON, plus
-/// `"object":"principal"`, the `path` and a `request_id`, so tests can read it back:
+/// MockSource answers an authenticated `GET /v1/…` that has no canned response
+/// with this as JSON, plus `"object":"principal"`, the `path` and a `request_id`,
+/// so tests can read it back:
 ///
 /// ```
 /// use source_auth::testing::{Principal, PrincipalKind};
