@@ -1001,8 +1001,10 @@ async fn debug_shows_no_secret() {
     let mock = mock_with_credentials(None).await;
     bearer(&mock, jws::SECRET).await;
     bearer(&mock, USER_TOKEN).await;
+    mock.on_request(|_| {});
     let debug = format!("{mock:?}");
     assert!(debug.contains(jws::KEY_ID), "{debug}");
+    assert!(debug.contains("data: Some(Observer)"), "{debug}");
     for secret in [jws::SECRET, LIVE_SECRET, USER_TOKEN] {
         assert!(!debug.contains(secret), "{debug}");
     }
