@@ -1004,7 +1004,7 @@ async fn debug_shows_no_secret() {
     mock.on_request(|_| {});
     let debug = format!("{mock:?}");
     assert!(debug.contains(jws::KEY_ID), "{debug}");
-    assert!(debug.contains("data: Some(Observer)"), "{debug}");
+    assert!(debug.contains("Some(Observer)"), "{debug}");
     for secret in [jws::SECRET, LIVE_SECRET, USER_TOKEN] {
         assert!(!debug.contains(secret), "{debug}");
     }
