@@ -962,6 +962,8 @@ async fn requests_are_recorded_with_fingerprints_not_credentials() {
         5,
         "request ids are unique"
     );
+    assert_eq!(ids[0], "req_mock000000000001", "counted from 1");
+    assert_eq!(ids[4], "req_mock000000000005");
 
     let member_tokens: HashSet<_> = requests
         .iter()
