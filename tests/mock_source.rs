@@ -849,6 +849,7 @@ async fn canned_response_paths_that_could_never_match_are_refused() {
 async fn request_bodies_are_recorded_up_to_64_kib() {
     let mock = mock_with_credentials(None).await;
     let authorization = format!("Bearer {}", jws::SECRET);
+    assert_eq!(MAX_RECORDED_BODY, 65_536, "64 KiB, as documented");
     let exactly = vec![b'a'; MAX_RECORDED_BODY];
     let over: Vec<u8> = (0..MAX_RECORDED_BODY + 10)
         .map(|i| (i % 251) as u8)
