@@ -561,3 +561,32 @@ fn verify_signature_checks_the_signature_and_nothing_claimed() {
         assert_eq!(err.kind(), kind, "{err}");
     }
 }
+
+#[test]
+fn verify_signature_reads_tokens_of_up_to_8_kib() {
+    let key = signing_key(1);
+    // A signed token of exactly `len` bytes, padded in its claims: each byte of
+    // padding adds about 4/3 of a character, so only a few paddings are tried.
+    let padded = |pad: usize, extra: usize| {
+        let mut claims = claims();
+        claims["pad"] = json!("a".repeat(pad));
+        claims["x"] = json!("b".repeat(extra));
+        signed_with(&key, &header(), &claims)
+    };
+    let unpadded = padded(0, 0).len();
+    let token_of = |len: usize| {
+        let around = (len - unpadded) * 3 / 4;
+        (around.saturating_sub(3)..around + 3)
+            .flat_map(|pad| (0..3).map(move |extra| (pad, extra)))
+            .map(|(pad, extra)| padded(pad, extra))
+            .find(|token| token.len() == len)
+            .expect("some padding gives that length")
+    };
+    let verifier = verifier();
+    let largest = verifier.verify_signature(&token_of(8 * 1024));
+    assert!(largest.is_ok(), "{largest:?}");
+    let over = verifier
+        .verify_signature(&token_of(8 * 1024 + 1))
+        .unwrap_err();
+    assert_eq!(over.kind(), ErrorKind::TokenTooLarge);
+}
