@@ -80,6 +80,9 @@ pub enum ErrorKind {
     NoVerificationKeys,
     /// An extractor configuration names no path parameter for the cared-for member.
     InvalidSubjectParam,
+    /// A path given to `MockSource` does not start with `/`, or carries a query
+    /// string or a fragment, so it could never match a request's path.
+    InvalidPath,
 }
 
 /// The error returned by every fallible operation in this crate.

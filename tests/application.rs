@@ -619,3 +619,62 @@ async fn mock_source_refuses_malformed_ids() {
         );
     }
 }
+
+#[test]
+fn verify_signature_checks_the_signature_and_nothing_claimed() {
+    let verifier = verifier();
+    let key = signing_key(1);
+    let mut wrong_claims = claims();
+    wrong_claims["iss"] = json!("someone");
+    wrong_claims["app"] = json!("app_other1");
+    wrong_claims["usr"] = json!("not a user");
+    wrong_claims["exp"] = json!(NOW - 3600);
+    let wrong_but_signed = signed_with(&key, &header(), &wrong_claims);
+    assert!(verifier.verify(&wrong_but_signed).is_err());
+    let checked = verifier.verify_signature(&wrong_but_signed);
+    assert!(checked.is_ok(), "{checked:?}");
+    let checked = verifier.verify_signature(&signed_with(&key, &header(), &claims()));
+    assert!(checked.is_ok(), "{checked:?}");
+
+    let forged = signed_with(&signing_key(2), &header(), &claims());
+    let hs256 = signed_with(&key, &json!({ "alg": "HS256", "kid": APP }), &claims());
+    let huge = signed_with(&key, &header(), &json!({ "pad": "a".repeat(9000) }));
+    for (token, kind) in [
+        (forged.as_str(), ErrorKind::InvalidToken),
+        (hs256.as_str(), ErrorKind::InvalidToken),
+        ("not.a.jwt", ErrorKind::InvalidToken),
+        (huge.as_str(), ErrorKind::TokenTooLarge),
+    ] {
+        let err = verifier.verify_signature(token).unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+    }
+}
+
+#[test]
+fn verify_signature_reads_tokens_of_up_to_8_kib() {
+    let key = signing_key(1);
+    // A signed token of exactly `len` bytes, padded in its claims: each byte of
+    // padding adds about 4/3 of a character, so only a few paddings are tried.
+    let padded = |pad: usize, extra: usize| {
+        let mut claims = claims();
+        claims["pad"] = json!("a".repeat(pad));
+        claims["x"] = json!("b".repeat(extra));
+        signed_with(&key, &header(), &claims)
+    };
+    let unpadded = padded(0, 0).len();
+    let token_of = |len: usize| {
+        let around = (len - unpadded) * 3 / 4;
+        (around.saturating_sub(3)..around + 3)
+            .flat_map(|pad| (0..3).map(move |extra| (pad, extra)))
+            .map(|(pad, extra)| padded(pad, extra))
+            .find(|token| token.len() == len)
+            .expect("some padding gives that length")
+    };
+    let verifier = verifier();
+    let largest = verifier.verify_signature(&token_of(8 * 1024));
+    assert!(largest.is_ok(), "{largest:?}");
+    let over = verifier
+        .verify_signature(&token_of(8 * 1024 + 1))
+        .unwrap_err();
+    assert_eq!(over.kind(), ErrorKind::TokenTooLarge);
+}

@@ -11,10 +11,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{NOW, clock};
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, StatusCode};
-use serde_json::Value;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::{Value, json};
 use source_auth::testing::{
-    ManualClock, MockSource, Outcome, Principal, PrincipalKind, Relationship, RelationshipStatus,
+    Audience, CannedResponse, MAX_RECORDED_BODY, ManualClock, MockSource, Outcome, Principal,
+    PrincipalKind, Relationship, RelationshipStatus,
 };
 use source_auth::{ApiKey, ErrorKind, MemberGrant, TokenSigner, UserToken};
 
@@ -442,25 +443,496 @@ async fn missing_or_repeated_authorization_is_rejected() {
     assert_no_echo(&answer, jws::SECRET);
 }
 
+/// `method path_and_query` with an optional `Authorization` and a body.
+async fn call(
+    mock: &MockSource,
+    method: Method,
+    path_and_query: &str,
+    authorization: Option<&str>,
+    body: Vec<u8>,
+) -> Answer {
+    let mut request = client()
+        .request(method, format!("{}{path_and_query}", mock.base_url()))
+        .body(body);
+    if let Some(authorization) = authorization {
+        request = request.header(AUTHORIZATION, authorization);
+    }
+    read(request.send().await.expect("mock answers"))
+        .await
+        .expect("a body")
+}
+
+const METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
 #[tokio::test]
-async fn only_get_under_v1_is_served() {
+async fn every_method_and_path_is_authenticated_first() {
     let mock = mock_with_credentials(None).await;
-    let client = client();
+    let wrong = format!("Bearer {WRONG_SECRET}");
+    for method in METHODS {
+        for path in ["/v1/members", "/health", "/"] {
+            let missing = call(&mock, method.clone(), path, None, Vec::new()).await;
+            assert_unauthorized(&missing, "missing_authorization");
+            let answer = call(&mock, method.clone(), path, Some(&wrong), Vec::new()).await;
+            assert_unauthorized(&answer, "invalid_api_key");
+            assert_no_echo(&answer, WRONG_SECRET);
+        }
+    }
+}
+
+#[tokio::test]
+async fn unregistered_routes_other_than_get_under_v1_are_not_found_once_authenticated() {
+    let mock = mock_with_credentials(None).await;
     let authorization = format!("Bearer {}", jws::SECRET);
-    let not_found = [
-        client.get(format!("{}/health", mock.base_url())),
-        client.post(format!("{}/v1/members", mock.base_url())),
+    for method in METHODS {
+        for path in ["/v1/members", "/health", "/v2/members"] {
+            let answer = call(
+                &mock,
+                method.clone(),
+                path,
+                Some(&authorization),
+                Vec::new(),
+            )
+            .await;
+            if method == Method::GET && path == "/v1/members" {
+                assert_accepted(&answer, PrincipalKind::ApiKey);
+            } else {
+                assert_rejected(
+                    &answer,
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    "not_found",
+                );
+            }
+        }
+    }
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 15);
+    assert!(requests.iter().all(|r| r.credential.is_some()));
+}
+
+fn record() -> Value {
+    json!({"object": "member", "id": PATIENT, "name": "Ada"})
+}
+
+#[tokio::test]
+async fn canned_responses_answer_any_method_after_the_credential_passed() {
+    let mock = mock_with_credentials(None).await;
+    mock.respond(
+        Method::GET,
+        "/v1/members/mem_patient1",
+        CannedResponse::json(record()),
+    )
+    .expect("a valid path");
+    mock.respond(
+        Method::POST,
+        "/v1/appointments",
+        CannedResponse::json(json!({"object": "appointment"})).with_status(StatusCode::CREATED),
+    )
+    .expect("a valid path");
+    mock.respond(
+        Method::DELETE,
+        "/health",
+        CannedResponse::json(json!({"gone": true})).with_status(StatusCode::INTERNAL_SERVER_ERROR),
+    )
+    .expect("a valid path");
+    let key = format!("Bearer {}", jws::SECRET);
+    let member = TokenSigner::new(jws::api_key())
+        .sign(&MemberGrant::member(PARENT))
+        .expect("signs");
+    let member = format!("Bearer {}", member.as_str());
+    let user = format!("Bearer {USER_TOKEN}");
+
+    for authorization in [&key, &member, &user] {
+        let answer = call(
+            &mock,
+            Method::GET,
+            "/v1/members/mem_patient1",
+            Some(authorization),
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        assert_eq!(answer.body, record());
+    }
+    let created = call(
+        &mock,
+        Method::POST,
+        "/v1/appointments",
+        Some(&key),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (created.status, &created.body["object"]),
+        (StatusCode::CREATED, &json!("appointment"))
+    );
+    let failed = call(&mock, Method::DELETE, "/health", Some(&key), Vec::new()).await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(failed.body, json!({"gone": true}));
+
+    // Without a good credential, Source's 401 as always, never the canned body.
+    for authorization in [None, Some(format!("Bearer {WRONG_SECRET}"))] {
+        let answer = call(
+            &mock,
+            Method::POST,
+            "/v1/appointments",
+            authorization.as_deref(),
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+
+    let requests = mock.requests();
+    let statuses: Vec<_> = requests.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 201, 500, 401, 401]);
+    let kinds: Vec<_> = requests
+        .iter()
+        .filter_map(|r| r.principal().map(|p| p.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            PrincipalKind::ApiKey,
+            PrincipalKind::Member,
+            PrincipalKind::User,
+            PrincipalKind::ApiKey,
+            PrincipalKind::ApiKey
+        ]
+    );
+}
+
+/// The principals a test can present: API key, user, member `PATIENT`, member
+/// `PARENT`, caregiver `PARENT` for `PATIENT`, caregiver `PATIENT` for `PARENT`.
+async fn principals(mock: &MockSource) -> [(&'static str, String); 6] {
+    for (member, caregiver) in [(PATIENT, PARENT), (PARENT, PATIENT)] {
+        mock.set_relationship(
+            Relationship { member, caregiver },
+            RelationshipStatus::Active,
+        )
+        .expect("valid ids");
+    }
+    let signer = TokenSigner::new(jws::api_key());
+    let token =
+        |grant: MemberGrant| format!("Bearer {}", signer.sign(&grant).expect("signs").as_str());
+    [
+        ("api key", format!("Bearer {}", jws::SECRET)),
+        ("user", format!("Bearer {USER_TOKEN}")),
+        ("member patient", token(MemberGrant::member(PATIENT))),
+        ("member parent", token(MemberGrant::member(PARENT))),
+        (
+            "caregiver for patient",
+            token(MemberGrant::member(PATIENT).caregiver(PARENT)),
+        ),
+        (
+            "caregiver for parent",
+            token(MemberGrant::member(PARENT).caregiver(PATIENT)),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn canned_responses_restricted_to_principals_refuse_everyone_else_with_403() {
+    let mock = mock_with_credentials(None).await;
+    let principals = principals(&mock).await;
+    let cases: [(Vec<Audience>, [bool; 6]); 6] = [
+        (vec![], [true; 6]),
+        (
+            vec![Audience::ApiKeys],
+            [true, false, false, false, false, false],
+        ),
+        (
+            vec![Audience::Users],
+            [false, true, false, false, false, false],
+        ),
+        (
+            vec![Audience::Member(PATIENT.into())],
+            [false, false, true, false, false, false],
+        ),
+        (
+            vec![Audience::CaregiverOf(PATIENT.into())],
+            [false, false, false, false, true, false],
+        ),
+        (
+            vec![
+                Audience::Member(PATIENT.into()),
+                Audience::CaregiverOf(PATIENT.into()),
+                Audience::Users,
+            ],
+            [false, true, true, false, true, false],
+        ),
     ];
-    for request in not_found {
-        let response = request.header(AUTHORIZATION, &authorization).send().await;
-        let answer = read(response.expect("mock answers")).await.expect("a body");
+    for (audiences, admitted) in cases {
+        let response = audiences
+            .iter()
+            .cloned()
+            .fold(CannedResponse::json(record()), CannedResponse::only_for);
+        assert_eq!(response.audiences(), &audiences[..]);
+        mock.respond(Method::PUT, "/v1/members/mem_patient1", response)
+            .expect("a valid path");
+        for ((who, authorization), admitted) in principals.iter().zip(admitted) {
+            let answer = call(
+                &mock,
+                Method::PUT,
+                "/v1/members/mem_patient1",
+                Some(authorization),
+                Vec::new(),
+            )
+            .await;
+            if admitted {
+                assert_eq!(
+                    answer.status,
+                    StatusCode::OK,
+                    "{who} for {audiences:?}: {}",
+                    answer.text
+                );
+                assert_eq!(answer.body, record());
+            } else {
+                assert_rejected(
+                    &answer,
+                    StatusCode::FORBIDDEN,
+                    "authorization_error",
+                    "principal_not_allowed",
+                );
+                assert_no_echo(&answer, authorization.trim_start_matches("Bearer "));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_caregiver_without_an_active_relationship_never_reaches_a_canned_response() {
+    let mock = mock_with_credentials(None).await;
+    mock.respond(
+        Method::GET,
+        "/v1/members/mem_patient1",
+        CannedResponse::json(record()).only_for(Audience::CaregiverOf(PATIENT.into())),
+    )
+    .expect("a valid path");
+    let token = TokenSigner::new(jws::api_key())
+        .sign(&MemberGrant::member(PATIENT).caregiver(PARENT))
+        .expect("signs");
+    let answer = call(
+        &mock,
+        Method::GET,
+        "/v1/members/mem_patient1",
+        Some(&format!("Bearer {}", token.as_str())),
+        Vec::new(),
+    )
+    .await;
+    assert_rejected(
+        &answer,
+        StatusCode::FORBIDDEN,
+        "authorization_error",
+        "no_active_relationship",
+    );
+}
+
+#[tokio::test]
+async fn paths_match_exactly_and_the_query_string_is_only_recorded() {
+    let mock = mock_with_credentials(None).await;
+    let authorization = format!("Bearer {}", jws::SECRET);
+    mock.respond(
+        Method::GET,
+        "/v1/members",
+        CannedResponse::json(json!({"data": []})),
+    )
+    .expect("a valid path");
+    mock.respond(
+        Method::POST,
+        "/v1/members",
+        CannedResponse::json(json!({"first": true})),
+    )
+    .expect("a valid path");
+    // Registering again replaces.
+    mock.respond(
+        Method::POST,
+        "/v1/members",
+        CannedResponse::json(json!({"second": true})),
+    )
+    .expect("a valid path");
+
+    let listed = call(
+        &mock,
+        Method::GET,
+        "/v1/members?limit=2&after=mem_1",
+        Some(&authorization),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(listed.body, json!({"data": []}));
+    let posted = call(
+        &mock,
+        Method::POST,
+        "/v1/members",
+        Some(&authorization),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(posted.body, json!({"second": true}));
+    // Neither a longer path nor a trailing slash is the registered one.
+    for path in ["/v1/members/", "/v1/members/mem_1", "/V1/members"] {
+        let get = call(&mock, Method::GET, path, Some(&authorization), Vec::new()).await;
+        if path.starts_with("/v1/") {
+            assert_accepted_at(&get, path);
+        } else {
+            assert_rejected(
+                &get,
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "not_found",
+            );
+        }
+        let post = call(&mock, Method::POST, path, Some(&authorization), Vec::new()).await;
         assert_rejected(
-            &answer,
+            &post,
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             "not_found",
         );
     }
+    // Methods are told apart, and none stands in for another.
+    let put = call(
+        &mock,
+        Method::PUT,
+        "/v1/members",
+        Some(&authorization),
+        Vec::new(),
+    )
+    .await;
+    assert_rejected(
+        &put,
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "not_found",
+    );
+
+    let requests = mock.requests();
+    assert_eq!(requests[0].path, "/v1/members");
+    assert_eq!(requests[0].query.as_deref(), Some("limit=2&after=mem_1"));
+    assert_eq!(requests[1].query, None);
+}
+
+/// An authenticated principal answer for `path`.
+fn assert_accepted_at(answer: &Answer, path: &str) {
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.body["object"], "principal");
+    assert_eq!(answer.body["path"], path);
+}
+
+#[tokio::test]
+async fn canned_response_paths_that_could_never_match_are_refused() {
+    let mock = MockSource::start().await.expect("mock starts");
+    for path in [
+        "v1/members",
+        "",
+        "/v1/members?limit=1",
+        "/v1/members#top",
+        "https://api/v1",
+    ] {
+        let err = mock
+            .respond(Method::GET, path, CannedResponse::json(json!({})))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidPath, "{path}");
+    }
+    mock.respond(Method::GET, "/", CannedResponse::json(json!({})))
+        .expect("the root is a path");
+}
+
+#[tokio::test]
+async fn request_bodies_are_recorded_up_to_64_kib() {
+    let mock = mock_with_credentials(None).await;
+    let authorization = format!("Bearer {}", jws::SECRET);
+    assert_eq!(MAX_RECORDED_BODY, 65_536, "64 KiB, as documented");
+    let exactly = vec![b'a'; MAX_RECORDED_BODY];
+    let over: Vec<u8> = (0..MAX_RECORDED_BODY + 10)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    for body in [
+        b"{\"name\":\"Ada\"}".to_vec(),
+        Vec::new(),
+        exactly.clone(),
+        over.clone(),
+    ] {
+        call(
+            &mock,
+            Method::POST,
+            "/v1/members",
+            Some(&authorization),
+            body,
+        )
+        .await;
+    }
+    // Recorded even when refused.
+    call(&mock, Method::PATCH, "/v1/members", None, b"x".to_vec()).await;
+
+    let recorded: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .map(|r| (r.body, r.body_truncated))
+        .collect();
+    assert_eq!(recorded[0], (br#"{"name":"Ada"}"#.to_vec(), false));
+    assert_eq!(recorded[1], (Vec::new(), false));
+    assert_eq!(recorded[2], (exactly, false));
+    assert_eq!(recorded[3], (over[..MAX_RECORDED_BODY].to_vec(), true));
+    assert_eq!(recorded[4], (b"x".to_vec(), false));
+}
+
+#[tokio::test]
+async fn the_observer_sees_each_request_as_recorded_and_can_be_replaced() {
+    let mock = mock_with_credentials(None).await;
+    let (first, mut first_seen) = tokio::sync::mpsc::unbounded_channel();
+    mock.on_request(move |request| {
+        first.send(request.clone()).expect("the test listens");
+    });
+    let authorization = format!("Bearer {}", jws::SECRET);
+    call(
+        &mock,
+        Method::GET,
+        "/v1/members?x=1",
+        Some(&authorization),
+        Vec::new(),
+    )
+    .await;
+    call(
+        &mock,
+        Method::POST,
+        "/v1/members",
+        Some(&format!("Bearer {WRONG_SECRET}")),
+        Vec::new(),
+    )
+    .await;
+
+    let (second, mut second_seen) = tokio::sync::mpsc::unbounded_channel();
+    mock.on_request(move |request| {
+        second.send(request.clone()).expect("the test listens");
+    });
+    call(
+        &mock,
+        Method::DELETE,
+        "/v1/members",
+        Some(&authorization),
+        Vec::new(),
+    )
+    .await;
+
+    let requests = mock.requests();
+    assert_eq!(first_seen.recv().await.as_ref(), Some(&requests[0]));
+    assert_eq!(first_seen.recv().await.as_ref(), Some(&requests[1]));
+    assert_eq!(second_seen.recv().await.as_ref(), Some(&requests[2]));
+    assert!(
+        first_seen.try_recv().is_err(),
+        "a replaced observer sees no more"
+    );
+    assert_eq!(requests[1].status, StatusCode::UNAUTHORIZED);
+    assert_eq!(requests[2].status, StatusCode::NOT_FOUND);
+    assert!(!format!("{requests:?}").contains(WRONG_SECRET));
 }
 
 #[tokio::test]
@@ -491,6 +963,8 @@ async fn requests_are_recorded_with_fingerprints_not_credentials() {
         5,
         "request ids are unique"
     );
+    assert_eq!(ids[0], "req_mock000000000001", "counted from 1");
+    assert_eq!(ids[4], "req_mock000000000005");
 
     let member_tokens: HashSet<_> = requests
         .iter()
@@ -530,8 +1004,10 @@ async fn debug_shows_no_secret() {
     let mock = mock_with_credentials(None).await;
     bearer(&mock, jws::SECRET).await;
     bearer(&mock, USER_TOKEN).await;
+    mock.on_request(|_| {});
     let debug = format!("{mock:?}");
     assert!(debug.contains(jws::KEY_ID), "{debug}");
+    assert!(debug.contains("Some(Observer)"), "{debug}");
     for secret in [jws::SECRET, LIVE_SECRET, USER_TOKEN] {
         assert!(!debug.contains(secret), "{debug}");
     }

@@ -144,8 +144,25 @@ impl MemberGrant {
         Ok(exp)
     }
 
-    /// Checks everything about the grant that does not depend on the time.
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks everything about the grant that does not depend on the time, as
+    /// [`TokenSigner::sign`](crate::TokenSigner::sign) does first: member ids
+    /// (`mem_` followed by letters and digits), a caregiver other than the member,
+    /// and the scopes (at most 32, 1 KiB in all, each 1 to 128 characters of
+    /// visible ASCII). Fails with the first rule broken.
+    ///
+    /// To refuse a bad id where it enters your app (a form, a config file), before
+    /// any token is signed:
+    ///
+    /// ```
+    /// use source_auth::{ErrorKind, MemberGrant};
+    ///
+    /// assert!(MemberGrant::member("mem_patient1").caregiver("mem_parent1").validate().is_ok());
+    /// let swapped = MemberGrant::member("mem_parent1").caregiver("mem_parent1").validate();
+    /// assert_eq!(swapped.unwrap_err().kind(), ErrorKind::ActorIsSubject);
+    /// let bad = MemberGrant::member("patient 1").validate();
+    /// assert_eq!(bad.unwrap_err().kind(), ErrorKind::InvalidMemberId);
+    /// ```
+    pub fn validate(&self) -> Result<()> {
         validate_members(&self.key.subject, self.key.actor.as_deref())?;
         validate_scopes(&self.key.scopes)
     }

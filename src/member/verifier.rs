@@ -87,8 +87,42 @@ impl TokenVerifier {
         self.verify_with_key_id(token).map(|(claims, _)| claims)
     }
 
+    /// Checks only that one of this verifier's keys signed `token` (HS256, the
+    /// key chosen by `kid`), and nothing it claims: not `exp`, not the lifetime,
+    /// not the ids.
+    ///
+    /// For tools that report on a token, such as `source-auth inspect`, which
+    /// tell a bad signature from a bad claim. Never accept a token on this
+    /// alone: [`verify`](Self::verify) is the check for that.
+    ///
+    /// ```
+    /// use source_auth::{ApiKey, ErrorKind, ManualClock, MemberGrant, TokenSigner, TokenVerifier};
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+    /// let clock = ManualClock::new(SystemTime::now());
+    /// let token = TokenSigner::new(key.clone()).with_clock(clock.clone()).sign(&MemberGrant::member("mem_1"))?;
+    /// clock.advance(Duration::from_secs(3600));
+    ///
+    /// let verifier = TokenVerifier::new([key])?.with_clock(clock);
+    /// assert_eq!(verifier.verify(token.as_str()).unwrap_err().kind(), ErrorKind::Expired);
+    /// assert!(verifier.verify_signature(token.as_str()).is_ok()); // expired, but ours
+    /// # Ok::<(), source_auth::Error>(())
+    /// ```
+    pub fn verify_signature(&self, token: &str) -> Result<()> {
+        self.signed(token).map(|_| ())
+    }
+
     /// Checks `token` and returns its claims and the id of the key that signed it.
     pub(crate) fn verify_with_key_id(&self, token: &str) -> Result<(MemberClaims, &str)> {
+        let (parts, key_id) = self.signed(token)?;
+        let claims: ClaimsIn = parts.claims().map_err(malformed)?;
+        let claims = self.check_claims(claims)?;
+        Ok((claims, key_id))
+    }
+
+    /// The parts of `token` and the id of the key that signed it.
+    fn signed<'t>(&self, token: &'t str) -> Result<(Parts<'t>, &str)> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::new(
                 ErrorKind::TokenTooLarge,
@@ -108,9 +142,7 @@ impl TokenVerifier {
         let key = candidates
             .find(|key| hs256::verify(&parts, &key.mac).is_ok())
             .ok_or_else(|| malformed(Malformed::Signature))?;
-        let claims: ClaimsIn = parts.claims().map_err(malformed)?;
-        let claims = self.check_claims(claims)?;
-        Ok((claims, &key.id))
+        Ok((parts, &key.id))
     }
 
     /// The token's `kid`, from a header that must be HS256 with no `crit`.

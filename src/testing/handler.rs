@@ -5,14 +5,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http_body_util::BodyExt;
 use serde::Serialize;
 
+use super::canned::{CannedResponse, CannedResponses};
 use super::parse_authorization;
-use super::record::{Outcome, Principal, RecordedRequest, TokenFingerprint};
+use super::record::{MAX_RECORDED_BODY, Outcome, Principal, RecordedRequest, TokenFingerprint};
 use super::registry::Registry;
 use super::rejection::Rejection;
 
@@ -24,20 +27,47 @@ const LIVE_MODE: HeaderName = HeaderName::from_static("source-live-mode");
 #[derive(Debug)]
 pub(crate) struct Shared {
     registry: RwLock<Registry>,
+    responses: RwLock<CannedResponses>,
     requests: Mutex<Vec<RecordedRequest>>,
+    observer: RwLock<Option<Observer>>,
     requests_seen: AtomicU64,
     /// Keys the fingerprint hash with per-mock random keys.
     fingerprints: RandomState,
+}
+
+/// The callback [`MockSource::on_request`](super::MockSource::on_request) installs.
+#[derive(Clone)]
+pub(crate) struct Observer(pub(crate) Arc<dyn Fn(&RecordedRequest) + Send + Sync>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl Shared {
     pub(crate) fn new(registry: Registry) -> Self {
         Self {
             registry: RwLock::new(registry),
+            responses: RwLock::default(),
             requests: Mutex::new(Vec::new()),
+            observer: RwLock::default(),
             requests_seen: AtomicU64::new(0),
             fingerprints: RandomState::new(),
         }
+    }
+
+    pub(crate) fn responses_mut(&self) -> RwLockWriteGuard<'_, CannedResponses> {
+        self.responses
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_observer(&self, observer: Observer) {
+        *self
+            .observer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(observer);
     }
 
     // Each update under these locks is one step, so even a poisoned lock holds
@@ -63,7 +93,17 @@ impl Shared {
         TokenFingerprint(self.fingerprints.hash_one(credential))
     }
 
+    /// Keeps `request`, then shows it to the observer, if any.
     fn record(&self, request: RecordedRequest) {
+        // Cloned out, so the observer runs with no lock held and may call the mock.
+        let observer = self
+            .observer
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(Observer(observe)) = observer {
+            observe(&request);
+        }
         self.requests
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -76,51 +116,66 @@ impl Shared {
     }
 }
 
-/// Answers every request: `GET /v1/…` is authenticated, anything else is 404.
+/// Answers every request: the credential first, whatever the method and path;
+/// then the canned response registered for the method and path, or, for an
+/// unregistered `GET /v1/…`, who the request was authenticated as; anything else
+/// is 404.
 pub(crate) async fn answer(
     State(shared): State<Arc<Shared>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
     let request_id = shared.next_request_id();
+    let (body, body_truncated) = read_capped(body).await;
     let path = uri.path();
-    let (result, credential) = if method == Method::GET && path.starts_with("/v1/") {
-        let presented = authorization(&headers)
-            .and_then(|value| parse_authorization(value).map_err(Rejection::from));
-        let credential = presented
-            .as_ref()
-            .ok()
-            .map(|presented| shared.fingerprint(presented.credential()));
-        let result = presented.and_then(|presented| {
+    let presented = authorization(&headers)
+        .and_then(|value| parse_authorization(value).map_err(Rejection::from));
+    let credential = presented
+        .as_ref()
+        .ok()
+        .map(|presented| shared.fingerprint(presented.credential()));
+    let result = presented
+        .and_then(|presented| {
             shared
                 .registry()
                 .authenticate(&presented, || live_mode(&headers))
-        });
-        (result, credential)
-    } else {
-        let not_found = Rejection::invalid_request(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "MockSource serves `GET /v1/…` only",
-        );
-        (Err(not_found), None)
+        })
+        .and_then(|principal| shared.reply(&method, path, principal));
+    let (status, outcome) = match &result {
+        Ok(reply) => (
+            reply.status(),
+            Outcome::Authenticated(reply.principal.clone()),
+        ),
+        Err(rejection) => (
+            rejection.status,
+            Outcome::Rejected {
+                status: rejection.status,
+                code: rejection.code,
+            },
+        ),
     };
     shared.record(RecordedRequest {
         method,
         path: path.to_owned(),
+        query: uri.query().map(str::to_owned),
+        body,
+        body_truncated,
         request_id: request_id.clone(),
-        outcome: match &result {
-            Ok(principal) => Outcome::Authenticated(principal.clone()),
-            Err(rejection) => Outcome::Rejected {
-                status: rejection.status,
-                code: rejection.code,
-            },
-        },
+        status,
+        outcome,
         credential,
     });
     match result {
-        Ok(principal) => Json(PrincipalBody {
+        Ok(Reply {
+            canned: Some(canned),
+            ..
+        }) => (canned.status(), Json(canned.body())).into_response(),
+        Ok(Reply {
+            principal,
+            canned: None,
+        }) => Json(PrincipalBody {
             object: "principal",
             principal: &principal,
             path,
@@ -129,6 +184,68 @@ pub(crate) async fn answer(
         .into_response(),
         Err(rejection) => rejection.into_response(&request_id),
     }
+}
+
+/// An authenticated request's answer: a canned response, or the principal itself.
+struct Reply {
+    principal: Principal,
+    canned: Option<CannedResponse>,
+}
+
+impl Reply {
+    fn status(&self) -> StatusCode {
+        self.canned
+            .as_ref()
+            .map_or(StatusCode::OK, CannedResponse::status)
+    }
+}
+
+impl Shared {
+    /// What `principal` gets for `method` and `path`.
+    fn reply(&self, method: &Method, path: &str, principal: Principal) -> Result<Reply, Rejection> {
+        let responses = self
+            .responses
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        match responses.get(method, path) {
+            Some(canned) if canned.admits(&principal) => Ok(Reply {
+                principal,
+                canned: Some(canned.clone()),
+            }),
+            Some(_) => Err(Rejection::authorization(
+                "principal_not_allowed",
+                "this response is registered for another principal",
+            )),
+            None if *method == Method::GET && path.starts_with("/v1/") => Ok(Reply {
+                principal,
+                canned: None,
+            }),
+            None => Err(Rejection::invalid_request(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no response is registered for this method and path",
+            )),
+        }
+    }
+}
+
+/// The first [`MAX_RECORDED_BODY`] bytes of `body`, and whether there was more.
+/// The rest is read and dropped, so the client can finish sending it.
+async fn read_capped(mut body: Body) -> (Vec<u8>, bool) {
+    let mut kept = Vec::new();
+    let mut truncated = false;
+    // A body that breaks off is kept as far as it came.
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let room = MAX_RECORDED_BODY - kept.len();
+        if data.len() > room {
+            truncated = true;
+        }
+        kept.extend_from_slice(&data[..data.len().min(room)]);
+    }
+    (kept, truncated)
 }
 
 #[derive(Serialize)]

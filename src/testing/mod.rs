@@ -1,24 +1,34 @@
 //! Test doubles: [`MockSource`], a local Source API that checks credentials as
 //! Source does, and [`ManualClock`].
 //!
-//! [`MockSource`] serves `GET /v1/…` on `127.0.0.1`. It accepts the API keys, user
-//! tokens and member tokens you register and answers with who the request was
-//! authenticated as; anything else gets Source's error body:
+//! [`MockSource`] stands in for Source on `127.0.0.1`. It accepts the API keys,
+//! user tokens and member tokens you register, checks the credential of every
+//! request first, whatever its method and path, and then answers:
+//!
+//! - with the [`CannedResponse`] registered for the request's method and exact path
+//!   ([`MockSource::respond`]), if the principal may see it;
+//! - otherwise, for `GET /v1/…`, with 200 and who the request was authenticated
+//!   as (a [`Principal`]);
+//! - otherwise with 404.
+//!
+//! Errors come in Source's error body:
 //!
 //! | status | `type` | `code` |
 //! |---|---|---|
 //! | 401 | `authentication_error` | `missing_authorization`, `multiple_authorization_headers`, a [`ParseError::code`], `invalid_api_key`, `token_expired`, `unknown_key`, `invalid_expiry`, `invalid_token` |
-//! | 403 | `authorization_error` | `no_active_relationship` (a caregiver token without an active relationship) |
+//! | 403 | `authorization_error` | `no_active_relationship` (a caregiver token without an active relationship), `principal_not_allowed` (a canned response [for](CannedResponse::only_for) another principal) |
 //! | 400 | `invalid_request_error` | `invalid_live_mode` (`Source-Live-Mode` other than `true` or `false`, with a user token) |
-//! | 404 | `invalid_request_error` | `not_found` (anything but `GET /v1/…`) |
+//! | 404 | `invalid_request_error` | `not_found` (an authenticated request with no canned response, other than `GET /v1/…`) |
 //!
 //! A bearer credential is checked, in order, against the registered user tokens,
 //! then API keys when it starts with `sk_`, and otherwise as a member token; Basic
 //! credentials only against API keys. Live mode follows the key's prefix for API
 //! keys and member tokens, and `Source-Live-Mode` (default `true`) for user tokens.
-//! The codes are the mock's own, stable for tests to match on. Every request is
-//! kept for assertions ([`MockSource::requests`]) with a fingerprint of its
-//! credential, never the credential itself.
+//! The codes are the mock's own, stable for tests to match on. Paths match
+//! exactly; the query string is never matched, only recorded. Every request is
+//! kept for assertions ([`MockSource::requests`]) with its method, path, query,
+//! the first 64 KiB of its body and a fingerprint of its credential, never the
+//! credential itself; [`MockSource::on_request`] sees each one as it comes.
 //!
 //! ```
 //! use source_auth::ApiKey;
@@ -46,9 +56,62 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Canned responses, end to end
+//!
+//! An app's member-facing route should call Source as the member. Register
+//! Source's answer for that member only, and the test fails if the route calls
+//! Source with the app's API key instead:
+//!
+//! ```
+//! use http::{Method, Request, StatusCode};
+//! use http_body_util::{BodyExt, Empty};
+//! use hyper::body::Bytes;
+//! use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+//! use serde_json::{Value, json};
+//! use source_auth::testing::{Audience, CannedResponse, MockSource, Outcome};
+//! use source_auth::{ApiKey, MemberGrant, SourceAuthLayer};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), source_auth::BoxError> {
+//! let source = MockSource::start().await?;
+//! let key = ApiKey::new("key_demo1", "sk_test_demo0000000000000000000000000000")?;
+//! source.add_api_key(&key);
+//! source.respond(
+//!     Method::GET,
+//!     "/v1/members/mem_abc",
+//!     CannedResponse::json(json!({"object": "member", "id": "mem_abc", "name": "Ada"}))
+//!         .only_for(Audience::Member("mem_abc".into())),
+//! )?;
+//!
+//! let client = ServiceBuilder::new()
+//!     .layer(SourceAuthLayer::new(key).base_url(source.base_url())?)
+//!     .service(Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>());
+//! let url = format!("{}/v1/members/mem_abc?expand=care_team", source.base_url());
+//!
+//! // As the member: Source's record.
+//! let mut as_member = Request::get(&url).body(Empty::new())?;
+//! as_member.extensions_mut().insert(MemberGrant::member("mem_abc"));
+//! let response = client.clone().oneshot(as_member).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! let body: Value = serde_json::from_slice(&response.into_body().collect().await?.to_bytes())?;
+//! assert_eq!(body["name"], "Ada");
+//!
+//! // With the app's API key: 403, `principal_not_allowed`.
+//! let response = client.oneshot(Request::get(&url).body(Empty::new())?).await?;
+//! assert_eq!(response.status(), StatusCode::FORBIDDEN);
+//!
+//! let requests = source.requests();
+//! assert_eq!(requests[0].query.as_deref(), Some("expand=care_team"));
+//! assert!(matches!(requests[1].outcome, Outcome::Rejected { code: "principal_not_allowed", .. }));
+//! # Ok(())
+//! # }
+//! ```
 
 #[cfg(feature = "application")]
 mod application;
+mod canned;
 mod handler;
 mod record;
 mod registry;
@@ -57,7 +120,10 @@ mod server;
 
 pub use crate::authorization::{ParseError, Presented, Scheme};
 pub use crate::clock::ManualClock;
-pub use record::{Outcome, Principal, PrincipalKind, RecordedRequest, TokenFingerprint};
+pub use canned::{Audience, CannedResponse};
+pub use record::{
+    MAX_RECORDED_BODY, Outcome, Principal, PrincipalKind, RecordedRequest, TokenFingerprint,
+};
 pub use registry::{Relationship, RelationshipStatus};
 pub use server::MockSource;
 

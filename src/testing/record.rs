@@ -20,8 +20,9 @@ pub enum PrincipalKind {
 
 /// Who a request was authenticated as. Holds ids only, never a secret or token.
 ///
-/// MockSource answers every authenticated `GET /v1/…` with this as JSON, plus
-/// `"object":"principal"`, the `path` and a `request_id`, so tests can read it back:
+/// MockSource answers an authenticated `GET /v1/…` that has no canned response
+/// with this as JSON, plus `"object":"principal"`, the `path` and a `request_id`,
+/// so tests can read it back:
 ///
 /// ```
 /// use source_auth::testing::{Principal, PrincipalKind};
@@ -57,9 +58,10 @@ pub struct TokenFingerprint(pub(crate) u64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
-    /// 200, as this principal.
+    /// Authenticated as this principal and answered: with the principal itself,
+    /// or with the canned response registered for the request (whatever its status).
     Authenticated(Principal),
-    /// An error response.
+    /// An error response of MockSource's own.
     Rejected {
         /// 400, 401, 403 or 404.
         status: StatusCode,
@@ -68,7 +70,8 @@ pub enum Outcome {
     },
 }
 
-/// One request MockSource received, as kept for assertions.
+/// One request MockSource received, as kept for assertions: never its
+/// `Authorization` header, only a fingerprint of the credential in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecordedRequest {
@@ -76,13 +79,24 @@ pub struct RecordedRequest {
     pub method: Method,
     /// The path, without the query string.
     pub path: String,
+    /// The query string as sent, without the `?`; `None` when the URL had none.
+    pub query: Option<String>,
+    /// The first [`MAX_RECORDED_BODY`] bytes of the request body.
+    pub body: Vec<u8>,
+    /// Whether the body was longer than [`MAX_RECORDED_BODY`] and cut short.
+    pub body_truncated: bool,
     /// The `request_id` MockSource answered with.
     pub request_id: String,
+    /// The status MockSource answered with.
+    pub status: StatusCode,
     /// The answer.
     pub outcome: Outcome,
     /// A fingerprint of the credential, when the `Authorization` header parsed.
     pub credential: Option<TokenFingerprint>,
 }
+
+/// How much of each request body MockSource keeps: 64 KiB.
+pub const MAX_RECORDED_BODY: usize = 64 * 1024;
 
 impl RecordedRequest {
     /// The principal, when the request was authenticated.

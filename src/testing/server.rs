@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
+use http::Method;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -16,15 +17,17 @@ use crate::credential::{ApiKey, UserToken};
 use crate::error::Result;
 use crate::member::MemberGrant;
 
-use super::handler::{Shared, answer};
+use super::canned::CannedResponse;
+use super::handler::{Observer, Shared, answer};
 use super::record::{RecordedRequest, TokenFingerprint};
 use super::registry::{Registry, Relationship, RelationshipStatus};
 
 /// A Source API stand-in on `127.0.0.1`, for tests.
 ///
-/// It authenticates every request the way Source does and answers any
-/// authenticated `GET /v1/…` with 200 and the [`Principal`](super::Principal) as
-/// JSON; failures get Source's error body. Register credentials at any time, even
+/// It authenticates every request the way Source does, whatever its method, then
+/// answers with the [canned response](Self::respond) registered for its method and
+/// path, or, for any other `GET /v1/…`, with 200 and the
+/// [`Principal`](super::Principal) as JSON; failures get Source's error body. Register credentials at any time, even
 /// while requests are in flight. Dropping it stops the server and closes its
 /// connections. `Debug` shows key ids but no secret.
 ///
@@ -57,7 +60,28 @@ impl MockSource {
     /// Starts a server on an ephemeral port of `127.0.0.1`, on the current Tokio
     /// runtime, reading the system clock.
     pub async fn start() -> io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        Self::start_on(0).await
+    }
+
+    /// Starts a server on `port` of `127.0.0.1` (0 for any free port), as
+    /// [`start`](Self::start) does; fails when the port is taken.
+    ///
+    /// ```
+    /// use source_auth::testing::MockSource;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// // A port that was free a moment ago, as a test suite might pick it.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let mock = MockSource::start_on(port).await?;
+    /// assert_eq!(mock.base_url(), format!("http://127.0.0.1:{port}"));
+    /// // Taken now: a second mock cannot have it.
+    /// assert!(MockSource::start_on(port).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start_on(port: u16) -> io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(Registry::new(Arc::new(SystemClock))));
         let router = Router::new()
@@ -119,6 +143,75 @@ impl MockSource {
             .registry_mut()
             .set_relationship(relationship, status);
         Ok(())
+    }
+
+    /// Answers authorized `method` requests for exactly `path` with `response`,
+    /// replacing any response registered for them before.
+    ///
+    /// The credential is checked first, as for every request, so an
+    /// unauthenticated request still gets 401. A principal the response is not
+    /// [for](CannedResponse::only_for) gets 403 `principal_not_allowed`. `path`
+    /// matches the request's path exactly (no prefix, no trailing-slash
+    /// folding); the request's query string is not matched, only recorded
+    /// ([`RecordedRequest::query`]). Fails with [`ErrorKind::InvalidPath`] for a
+    /// path that does not start with `/` or holds a `?` or `#`.
+    ///
+    /// [`ErrorKind::InvalidPath`]: crate::ErrorKind::InvalidPath
+    ///
+    /// ```
+    /// use http::{Method, StatusCode};
+    /// use serde_json::json;
+    /// use source_auth::testing::{Audience, CannedResponse, MockSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mock = MockSource::start().await?;
+    /// mock.respond(
+    ///     Method::POST,
+    ///     "/v1/appointments",
+    ///     CannedResponse::json(json!({"object": "appointment", "id": "apt_1"}))
+    ///         .with_status(StatusCode::CREATED)
+    ///         .only_for(Audience::Member("mem_abc".into())),
+    /// )?;
+    /// assert!(mock.respond(Method::GET, "/v1/members?limit=1", CannedResponse::json(json!([]))).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn respond(&self, method: Method, path: &str, response: CannedResponse) -> Result<()> {
+        self.shared.responses_mut().insert(method, path, response)
+    }
+
+    /// Calls `observer` with each request as it is recorded, after MockSource
+    /// decided its answer and before it is sent; replaces any observer set before.
+    ///
+    /// It runs on the server's task, so keep it quick: print a log line, or send
+    /// the request down a channel. Like [`requests`](Self::requests), it never
+    /// sees a credential.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use source_auth::testing::MockSource;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let mock = MockSource::start().await?;
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let lines = Arc::clone(&log);
+    /// mock.on_request(move |request| {
+    ///     let line = format!("{} {} {}", request.method, request.path, request.status.as_u16());
+    ///     lines.lock().unwrap().push(line);
+    /// });
+    ///
+    /// let mut stream = tokio::net::TcpStream::connect(mock.local_addr()).await?;
+    /// stream.write_all(b"DELETE /v1/members/mem_abc HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n\r\n").await?;
+    /// stream.read_to_end(&mut Vec::new()).await?;
+    /// assert_eq!(*log.lock().unwrap(), ["DELETE /v1/members/mem_abc 401"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_request(&self, observer: impl Fn(&RecordedRequest) + Send + Sync + 'static) {
+        self.shared.set_observer(Observer(Arc::new(observer)));
     }
 
     /// Every request received so far, oldest first.
