@@ -91,6 +91,11 @@ impl Origin {
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") if is_loopback(&host) => false,
+            None => {
+                return Err(invalid(
+                    "base URL must start with its scheme: `https://`, or `http://` on a loopback host",
+                ));
+            }
             _ => {
                 return Err(invalid(
                     "base URL must use https; plain http is allowed only for loopback hosts",
@@ -282,6 +287,19 @@ mod tests {
                 Origin::parse(bad).unwrap_err().kind(),
                 ErrorKind::InvalidBaseUrl,
                 "{bad}"
+            );
+        }
+    }
+
+    /// A base URL without its scheme is told so, not that it must use https.
+    #[test]
+    fn a_missing_scheme_is_named() {
+        for bare in ["localhost:8080", "127.0.0.1:3000"] {
+            let err = Origin::parse(bare).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidBaseUrl, "{bare}");
+            assert!(
+                err.to_string().contains("must start with its scheme"),
+                "{bare}: {err}"
             );
         }
     }
