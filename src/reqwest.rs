@@ -56,7 +56,6 @@ use tower_service::Service;
 
 use crate::authorizer::{Authorizer, Requested};
 use crate::error::{BoxError, Result};
-use crate::events;
 use crate::layer::{ResponseFuture, SourceAuth, SourceAuthLayer};
 use crate::origin::Target;
 
@@ -95,11 +94,8 @@ fn authorize(
     let requested = match middleware_extensions {
         Some(middleware_extensions) => Requested::from_either(&extensions, middleware_extensions),
         None => Requested::from_extensions(&extensions),
-    }
-    .inspect_err(events::refused);
-    requested.and_then(|requested| {
-        authorizer.authorize(destination, || target, converted.headers_mut(), requested)
-    })?;
+    };
+    authorizer.authorize(destination, || target, converted.headers_mut(), requested)?;
     *converted.extensions_mut() = extensions;
     let mut request = reqwest::Request::try_from(converted)
         .expect("an http::Request with a valid placeholder URL converts back");

@@ -206,7 +206,8 @@ impl Authorizer {
 
     /// Applies the one precedence rule to a request going to `destination`
     /// (`target` describes it, for messages) that carries `headers` and asked for
-    /// `requested` in its extensions:
+    /// `requested` in its extensions (an error there, such as two credentials at
+    /// once, is reported and returned as it is):
     ///
     /// - a per-request credential on a request to another origin is refused
     ///   (`NotSourceOrigin`): sent without it, it would fail far from the cause;
@@ -225,8 +226,9 @@ impl Authorizer {
         destination: Destination,
         target: impl FnOnce() -> Target<'t>,
         headers: &mut HeaderMap,
-        requested: Option<Requested<'_>>,
+        requested: Result<Option<Requested<'_>>>,
     ) -> Result<()> {
+        let requested = requested.inspect_err(events::refused)?;
         let callers_own = match destination {
             Destination::Elsewhere => {
                 let target = target();

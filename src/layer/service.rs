@@ -6,7 +6,6 @@ use http::Request;
 use tower_service::Service;
 
 use crate::authorizer::{Authorizer, Requested};
-use crate::events;
 use crate::origin::Target;
 
 use super::ResponseFuture;
@@ -62,15 +61,12 @@ where
         // extensions.
         let (mut parts, body) = request.into_parts();
         let destination = self.authorizer.origin().destination_of_uri(&parts.uri);
-        let requested = Requested::from_extensions(&parts.extensions).inspect_err(events::refused);
-        let authorized = requested.and_then(|requested| {
-            self.authorizer.authorize(
-                destination,
-                || Target::of_uri(&parts.uri),
-                &mut parts.headers,
-                requested,
-            )
-        });
+        let authorized = self.authorizer.authorize(
+            destination,
+            || Target::of_uri(&parts.uri),
+            &mut parts.headers,
+            Requested::from_extensions(&parts.extensions),
+        );
         if let Err(error) = authorized {
             // Not sent: the service readied by `poll_ready` stays ready for the next call.
             return ResponseFuture::refused(error);
