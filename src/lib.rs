@@ -25,6 +25,7 @@ pub mod layer;
 mod lifetime;
 pub mod member;
 mod origin;
+pub mod skew;
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 mod extract;
@@ -53,4 +54,5 @@ pub use credential::{ApiKey, Credential, KeyMode, UserToken};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use identity::SourceIdentity;
 pub use layer::{SourceAuth, SourceAuthLayer};
+pub use skew::ClockOffset;
 pub use member::{MemberClaims, MemberGrant, MemberToken, TokenSigner, TokenVerifier};
