@@ -5,9 +5,12 @@
 //! health API they identify patients. Without the feature every function here is
 //! empty and compiles away.
 
+use std::time::Duration;
+
 use crate::error::Error;
 use crate::member::MemberGrant;
 use crate::origin::Target;
+use crate::skew::ClockOffset;
 
 /// A member token was minted for `grant`, or refreshed when `refresh`.
 #[inline]
@@ -71,4 +74,53 @@ pub(crate) fn not_for_source(target: Target<'_>) {
 pub(crate) fn callers_authorization_kept() {
     #[cfg(feature = "tracing")]
     tracing::trace!("source-auth kept the caller's own Authorization header");
+}
+
+/// The estimate of Source's clock moved by more than a few seconds.
+#[inline]
+pub(crate) fn clock_offset_changed(offset: ClockOffset) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        offset_seconds = offset.as_secs_f64(),
+        "source-auth now signs on Source's clock, {offset} from this host's"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = offset;
+}
+
+/// Source's clock seemed further from ours than the layer applies; reported once.
+#[inline]
+pub(crate) fn clock_offset_beyond_bound(offset: ClockOffset, bound: Duration) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        offset_seconds = offset.as_secs_f64(),
+        bound_seconds = bound.as_secs(),
+        "source-auth: Source's clock seems {offset} from this host's, beyond the {} s it \
+         corrects for, so it signs on this host's clock; check the system clock",
+        bound.as_secs()
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (offset, bound);
+}
+
+/// Source answered 401 to a cached token, which will not be sent again.
+#[inline]
+pub(crate) fn retired(caregiver: bool, key_id: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        grant = if caregiver { "caregiver" } else { "member" },
+        key_id,
+        "source-auth retired a cached member token after Source answered 401"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (caregiver, key_id);
+}
+
+/// The API key was rotated: requests sign with, and send, the new one.
+#[inline]
+pub(crate) fn key_rotated(key_id: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(key_id, "source-auth rotated its API key");
+    #[cfg(not(feature = "tracing"))]
+    let _ = key_id;
 }

@@ -50,9 +50,9 @@ pub mod testing;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
-pub use credential::{ApiKey, Credential, KeyMode, UserToken};
+pub use credential::{ApiKey, Credential, KeyMode, RotatingKey, UserToken};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use identity::SourceIdentity;
 pub use layer::{SourceAuth, SourceAuthLayer};
-pub use skew::ClockOffset;
 pub use member::{MemberClaims, MemberGrant, MemberToken, TokenSigner, TokenVerifier};
+pub use skew::ClockOffset;

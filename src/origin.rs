@@ -1,6 +1,7 @@
 //! The one origin a layer may send credentials to.
 
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 use http::Uri;
@@ -186,9 +187,29 @@ impl Origin {
                 || same(authority, &self.authority))
     }
 
+    /// A number that names this origin, for a response future that holds no
+    /// reference to it: equal to [`fingerprint_of`](Self::fingerprint_of) a target
+    /// on this origin (and, but for a 64-bit collision, only then).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        fingerprint(self.https, &self.host, self.port)
+    }
+
+    /// [`fingerprint`](Self::fingerprint) of the origin `target` is on; zero (no
+    /// origin's) when it is not http or https or has no host.
+    pub(crate) fn fingerprint_of(target: Target<'_>) -> u64 {
+        let https = match target.scheme {
+            Some(scheme) if scheme.eq_ignore_ascii_case("https") => true,
+            Some(scheme) if scheme.eq_ignore_ascii_case("http") => false,
+            _ => return 0,
+        };
+        match target.host {
+            Some(host) => fingerprint(https, host, target.port.unwrap_or(default_port(https))),
+            None => 0,
+        }
+    }
+
     /// Where a request for `scheme://host:port` goes; `userinfo` when its URL has a
     /// user name or password.
-    #[cfg(any(test, feature = "reqwest"))]
     pub(crate) fn destination(&self, target: Target<'_>, userinfo: bool) -> Destination {
         let https = match target.scheme {
             Some(scheme) if scheme.eq_ignore_ascii_case("https") => true,
@@ -206,6 +227,17 @@ impl Origin {
             (true, true) => Destination::SourceWithUserinfo,
         }
     }
+}
+
+/// SipHash with fixed keys of the scheme, lowercase host and port, never zero.
+fn fingerprint(https: bool, host: &str, port: u16) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    https.hash(&mut hasher);
+    for byte in host.bytes() {
+        byte.to_ascii_lowercase().hash(&mut hasher);
+    }
+    port.hash(&mut hasher);
+    hasher.finish().max(1)
 }
 
 impl Default for Origin {

@@ -54,7 +54,7 @@ use reqwest::Url;
 use reqwest_middleware::{Middleware, Next};
 use tower_service::Service;
 
-use crate::authorizer::{Authorizer, Requested};
+use crate::authorizer::{Authorizer, Requested, Watch};
 use crate::error::{BoxError, Result};
 use crate::layer::{ResponseFuture, SourceAuth, SourceAuthLayer};
 use crate::origin::Target;
@@ -77,7 +77,7 @@ fn authorize(
     authorizer: &Authorizer,
     mut request: reqwest::Request,
     middleware_extensions: Option<&Extensions>,
-) -> Result<reqwest::Request> {
+) -> Result<(reqwest::Request, Watch)> {
     let url = std::mem::replace(request.url_mut(), PLACEHOLDER_URL.clone());
     let target = Target {
         scheme: Some(url.scheme()),
@@ -95,18 +95,20 @@ fn authorize(
         Some(middleware_extensions) => Requested::from_either(&extensions, middleware_extensions),
         None => Requested::from_extensions(&extensions),
     };
-    authorizer.authorize(destination, || target, converted.headers_mut(), requested)?;
+    let watch = authorizer.authorize(destination, || target, converted.headers_mut(), requested)?;
     *converted.extensions_mut() = extensions;
     let mut request = reqwest::Request::try_from(converted)
         .expect("an http::Request with a valid placeholder URL converts back");
     *request.url_mut() = url;
     *request.body_mut() = body;
-    Ok(request)
+    Ok((request, watch))
 }
 
+/// The inner service answers `reqwest::Response`s, which the layer reads as on
+/// the tower path: `Date` from Source, and 401.
 impl<S> Service<reqwest::Request> for SourceAuth<S>
 where
-    S: Service<reqwest::Request>,
+    S: Service<reqwest::Request, Response = reqwest::Response>,
     S::Error: Into<BoxError>,
 {
     type Response = S::Response;
@@ -119,7 +121,10 @@ where
 
     fn call(&mut self, request: reqwest::Request) -> Self::Future {
         match authorize(self.authorizer(), request, None) {
-            Ok(request) => ResponseFuture::sent(self.get_mut().call(request)),
+            Ok((request, watch)) => {
+                let future = self.get_mut().call(request);
+                ResponseFuture::sent(future, watch, self.authorizer())
+            }
             Err(error) => ResponseFuture::refused(error),
         }
     }
@@ -135,8 +140,13 @@ impl Middleware for SourceAuthLayer {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let request = authorize(self.authorizer(), request, Some(extensions))
+        let authorizer = self.authorizer();
+        let (request, watch) = authorize(authorizer, request, Some(extensions))
             .map_err(reqwest_middleware::Error::middleware)?;
-        next.run(request, extensions).await
+        let response = next.run(request, extensions).await?;
+        if !watch.is_idle() {
+            authorizer.observe(&response, watch);
+        }
+        Ok(response)
     }
 }

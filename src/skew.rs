@@ -3,7 +3,31 @@
 //! Member tokens carry `iat` and `exp`, which Source judges on its own clock. A
 //! host whose clock is off by minutes signs tokens that Source sees as already
 //! expired or as issued in the future, so the layer signs on Source's time: the
-//! local clock plus a [`ClockOffset`].
+//! local clock plus a [`ClockOffset`] that it estimates from the `Date` header of
+//! Source's responses: a [`SourceClock`].
+//!
+//! # How the estimate is made
+//!
+//! Each response from the origin the layer sends credentials to (the final one,
+//! after any redirect) that carries a `Date` and no `Age` (an `Age` means a cache
+//! answered, so its `Date` is old) is a sample: `Date` (plus half a second, since
+//! it is truncated to whole seconds) against the midpoint of the times the
+//! request was sent and its response received. The estimate is the latest
+//! sample, so it follows a clock that is stepped. `Date` has one-second
+//! resolution: the estimate is good to about a second, plus half the round trip.
+//!
+//! A response from any other origin is never used: whoever answers there could
+//! move the times this crate signs, and so make every member token it signs
+//! expired or not yet valid at Source.
+//!
+//! Reading `Date` is sampled, so that a cached token's path stays cheap: the first
+//! responses until an estimate is known, then about one response in
+//! [`SAMPLE_EVERY`] per thread, and the request after a 401 that was not sampled.
+//!
+//! An estimate up to [`MAX_APPLIED_OFFSET`] either way is applied; one beyond it is
+//! not (a clock that far off is more likely broken than right) and is reported
+//! once as a WARN event (feature `tracing`). A change of more than
+//! [`REPORTED_CHANGE`] is reported as an INFO event with the offset.
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
@@ -16,8 +40,23 @@
 //! assert_eq!(ClockOffset::behind(Duration::from_millis(1500)).as_secs_f64(), -1.5);
 //! ```
 
+use std::cell::Cell;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
+
+use crate::events;
+
+/// The largest offset applied: beyond it the estimate is kept but not used.
+pub const MAX_APPLIED_OFFSET: Duration = Duration::from_secs(60 * 60);
+
+/// An estimate that moves by more than this is reported.
+pub const REPORTED_CHANGE: Duration = Duration::from_secs(3);
+
+/// Once an estimate is known, about one response in this many, per thread, is
+/// read for `Date`.
+pub const SAMPLE_EVERY: u32 = 128;
 
 /// How far a remote clock (Source's) is from the local one: positive when it is
 /// ahead. Kept in milliseconds; saturates rather than overflows.
@@ -102,8 +141,192 @@ impl fmt::Display for ClockOffset {
     }
 }
 
+/// Source's clock as this host estimates it: a shared, lock-free [`ClockOffset`].
+///
+/// A layer keeps one, learned from Source's responses, and signs every member
+/// token on it. Its [`TokenSigner`](crate::TokenSigner) shares it, so a signer
+/// cloned before it went into the layer (say, the one the extractors' token
+/// endpoint uses) signs on the same estimate; a signer made separately takes it
+/// with [`TokenSigner::with_source_clock`](crate::TokenSigner::with_source_clock).
+/// Clones share one estimate.
+///
+/// ```
+/// use source_auth::{ApiKey, SourceAuthLayer, TokenSigner};
+/// use source_auth::skew::ClockOffset;
+///
+/// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+/// let layer = SourceAuthLayer::new(key.clone());
+/// // The token endpoint's signer signs on what the layer learns of Source's clock.
+/// let signer = TokenSigner::new(key).with_source_clock(layer.source_clock().clone());
+/// assert_eq!(signer.source_clock().offset(), ClockOffset::ZERO);
+/// # Ok::<(), source_auth::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct SourceClock {
+    estimate: Arc<Estimate>,
+}
+
+#[derive(Default)]
+struct Estimate {
+    /// The offset applied, in milliseconds: the latest sample within bounds.
+    applied_millis: AtomicI64,
+    /// Whether any sample has been read; until then every response is.
+    sampled: AtomicBool,
+    /// Whether an offset beyond the bound has been reported.
+    warned: AtomicBool,
+}
+
+/// Set when a 401 was read without a sample (a response future that holds no
+/// reference to its layer): the next request of any layer is sampled, so the
+/// estimate catches up with a clock that moved.
+static SAMPLE_SOON: AtomicBool = AtomicBool::new(false);
+
+/// Asks for the next request's response to be read for Source's clock.
+pub(crate) fn sample_soon() {
+    SAMPLE_SOON.store(true, Ordering::Relaxed);
+}
+
+thread_local! {
+    /// Responses seen on this thread since its last sample: a counter no other
+    /// thread writes, so deciding costs no shared write.
+    static SINCE_SAMPLE: Cell<u32> = const { Cell::new(0) };
+}
+
+impl SourceClock {
+    /// An estimate of zero, until samples arrive.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The offset applied now: zero until a sample arrives, and zero while the
+    /// latest sample is beyond [`MAX_APPLIED_OFFSET`].
+    #[inline]
+    pub fn offset(&self) -> ClockOffset {
+        ClockOffset::from_millis(self.estimate.applied_millis.load(Ordering::Relaxed))
+    }
+
+    /// Source's time when the local clock reads `local`.
+    #[inline]
+    pub fn at(&self, local: SystemTime) -> SystemTime {
+        self.offset().apply(local)
+    }
+
+    /// Whether the response to the request about to be sent should be read for
+    /// `Date`: every one until a sample arrives, then one in [`SAMPLE_EVERY`] per
+    /// thread, and the next after a 401 that was not read.
+    #[inline]
+    pub(crate) fn wants_sample(&self) -> bool {
+        let due = SINCE_SAMPLE.with(|since| {
+            let next = since.get().wrapping_add(1);
+            since.set(next);
+            next % SAMPLE_EVERY == 0
+        });
+        due || !self.estimate.sampled.load(Ordering::Relaxed)
+            || (SAMPLE_SOON.load(Ordering::Relaxed) && SAMPLE_SOON.swap(false, Ordering::Relaxed))
+    }
+
+    /// Takes a sample: Source said `date` in a response to a request sent at
+    /// `sent` and received at `received` (local wall-clock times).
+    pub(crate) fn observe(&self, sent: SystemTime, received: SystemTime, date: SystemTime) {
+        let round_trip = received.duration_since(sent).unwrap_or_default();
+        let midpoint = sent + round_trip / 2;
+        // `Date` is truncated to the second: its middle is the best guess.
+        let sample = ClockOffset::between(midpoint, date + Duration::from_millis(500));
+        self.estimate.sampled.store(true, Ordering::Relaxed);
+        let applied = if sample.magnitude() <= MAX_APPLIED_OFFSET {
+            sample
+        } else {
+            if !self.estimate.warned.swap(true, Ordering::Relaxed) {
+                events::clock_offset_beyond_bound(sample, MAX_APPLIED_OFFSET);
+            }
+            ClockOffset::ZERO
+        };
+        let before = ClockOffset::from_millis(
+            self.estimate
+                .applied_millis
+                .swap(applied.as_millis(), Ordering::Relaxed),
+        );
+        let change =
+            ClockOffset::from_millis(applied.as_millis().saturating_sub(before.as_millis()));
+        if change.magnitude() > REPORTED_CHANGE {
+            events::clock_offset_changed(applied);
+        }
+    }
+}
+
+impl fmt::Debug for SourceClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceClock")
+            .field("offset", &self.offset())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    fn at(seconds: u64, millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_millis(millis)
+    }
+
+    /// `Date` against the midpoint of send and receive, with `Date` read as the
+    /// middle of its second.
+    #[test]
+    fn a_sample_compares_date_with_the_midpoint_of_the_round_trip() {
+        let clock = SourceClock::new();
+        assert!(clock.wants_sample());
+        // Sent at 1000.0, received at 1002.0: midpoint 1001.0. Source said 1601
+        // (so 1601.5 at best): 600.5 s ahead.
+        clock.observe(at(1000, 0), at(1002, 0), at(1601, 0));
+        assert_eq!(
+            clock.offset(),
+            ClockOffset::ahead(Duration::from_millis(600_500))
+        );
+        assert_eq!(clock.at(at(2000, 0)), at(2600, 500));
+        // The latest sample wins, either way.
+        clock.observe(at(1000, 0), at(1000, 0), at(399, 0));
+        assert_eq!(
+            clock.offset(),
+            ClockOffset::behind(Duration::from_millis(600_500))
+        );
+    }
+
+    #[test]
+    fn an_offset_beyond_the_bound_is_not_applied() {
+        let clock = SourceClock::new();
+        clock.observe(at(10_000, 0), at(10_000, 0), at(10_000 + 15 * 60, 0));
+        assert_eq!(
+            clock.offset().magnitude(),
+            Duration::from_millis(15 * 60_000 + 500)
+        );
+        let beyond = 10_000 + MAX_APPLIED_OFFSET.as_secs() + 1;
+        clock.observe(at(10_000, 0), at(10_000, 0), at(beyond, 0));
+        assert_eq!(clock.offset(), ClockOffset::ZERO);
+        // Within the bound again: applied again.
+        clock.observe(at(10_000, 0), at(10_000, 0), at(10_000 - 15 * 60, 0));
+        assert_eq!(
+            clock.offset(),
+            ClockOffset::behind(Duration::from_millis(15 * 60_000 - 500))
+        );
+    }
+
+    /// Every response until the first sample, then one in `SAMPLE_EVERY` per thread.
+    #[test]
+    fn sampling_thins_out_once_an_estimate_is_known() {
+        let clock = SourceClock::new();
+        assert!((0..10).all(|_| clock.wants_sample()));
+        clock.observe(at(1, 0), at(1, 0), at(1, 0));
+        let sampled = (0..SAMPLE_EVERY * 4)
+            .filter(|_| clock.wants_sample())
+            .count();
+        assert_eq!(sampled, 4);
+        // Clones share the estimate.
+        assert_eq!(clock.clone().offset(), clock.offset());
+        assert_eq!(
+            format!("{clock:?}"),
+            "SourceClock { offset: ClockOffset { millis: 500 } }"
+        );
+    }
+
     use super::*;
     use std::time::UNIX_EPOCH;
 

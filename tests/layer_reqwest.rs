@@ -273,14 +273,14 @@ fn readiness_is_the_inner_services() {
 
     struct NeverReady;
     impl Service<reqwest::Request> for NeverReady {
-        type Response = ();
+        type Response = reqwest::Response;
         type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<(), Self::Error>>;
+        type Future = std::future::Ready<Result<reqwest::Response, Self::Error>>;
         fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
             Poll::Pending
         }
         fn call(&mut self, _: reqwest::Request) -> Self::Future {
-            std::future::ready(Ok(()))
+            std::future::ready(Ok(http::Response::new("").into()))
         }
     }
 

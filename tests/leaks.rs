@@ -423,8 +423,9 @@ async fn the_layers_events_explain_each_request_and_show_no_secret() {
     // The reqwest path says the same of a request elsewhere.
     #[cfg(feature = "reqwest")]
     {
-        let stand_in =
-            service_fn(|_: reqwest::Request| async { Ok::<_, std::convert::Infallible>(()) });
+        let stand_in = service_fn(|_: reqwest::Request| async {
+            Ok::<_, std::convert::Infallible>(reqwest::Response::from(http::Response::new("")))
+        });
         let elsewhere = reqwest::Request::new(
             reqwest::Method::GET,
             "https://elsewhere.example/v1".parse().unwrap(),

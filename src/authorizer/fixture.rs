@@ -7,10 +7,14 @@ use http::HeaderValue;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::member::{MemberGrant, Signed};
-use crate::{ApiKey, Clock, ManualClock, TokenSigner, TokenVerifier};
+use crate::skew::SourceClock;
+use crate::{ApiKey, Clock, ManualClock, TokenSigner};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::grants::GrantCache;
-use super::minted::RefreshPolicy;
+use super::minted::{Clocks, Now, RefreshPolicy};
 use super::slot::TokenSlot;
 
 pub(super) const MINUTE: Duration = Duration::from_secs(60);
@@ -19,7 +23,7 @@ pub(super) const SECOND: Duration = Duration::from_secs(1);
 const KEY_ID: &str = "key_test1";
 const SECRET: &str = "sk_test_0123456789abcdef0123456789abcdef";
 
-enum Store {
+pub(super) enum Store {
     LayersOwn(TokenSlot),
     PerRequest(GrantCache),
 }
@@ -27,7 +31,8 @@ enum Store {
 /// Where tokens are kept, and a way to send one request through it for a grant.
 pub(super) struct Fixture {
     pub(super) clock: ManualClock,
-    signer: TokenSigner,
+    pub(super) source_clock: SourceClock,
+    pub(super) signer: TokenSigner,
     policy: RefreshPolicy,
     store: Store,
 }
@@ -50,8 +55,14 @@ impl Fixture {
 
     fn with(store: Store) -> Self {
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        Self::signing_with(store, TokenSigner::new(key()), clock)
+    }
+
+    /// Signing with `signer` on `clock`.
+    pub(super) fn signing_with(store: Store, signer: TokenSigner, clock: ManualClock) -> Self {
         Self {
-            signer: TokenSigner::new(key()).with_clock(clock.clone()),
+            signer: signer.with_clock(clock.clone()),
+            source_clock: SourceClock::new(),
             clock,
             policy: RefreshPolicy::default(),
             store,
@@ -64,8 +75,17 @@ impl Fixture {
     }
 
     /// What the layer signs for `grant` at `now`.
-    pub(super) fn sign(&self, grant: &MemberGrant, now: SystemTime) -> Result<Signed> {
-        self.signer.sign_header(grant, now)
+    pub(super) fn sign(&self, grant: &MemberGrant, now: Now) -> Result<Signed> {
+        self.signer.sign_header(grant, now.wall, now.offset)
+    }
+
+    /// What the cache reads the time and the key's generation from.
+    pub(super) fn clocks(&self) -> Clocks<'_> {
+        Clocks {
+            local: &self.clock,
+            source: &self.source_clock,
+            key_generation: self.signer.key_generation(),
+        }
     }
 
     /// How many grants the per-request cache holds a token for.
@@ -87,23 +107,32 @@ impl Fixture {
     pub(super) fn send_with(
         &self,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
+        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
     ) -> Result<HeaderValue> {
+        self.send_for_id(grant, sign).map(|(header, _)| header)
+    }
+
+    /// Sends a request for `grant`, signing with `sign` if it must; also returns
+    /// the id of the token sent.
+    pub(super) fn send_for_id(
+        &self,
+        grant: &MemberGrant,
+        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
+    ) -> Result<(HeaderValue, u64)> {
+        let clocks = self.clocks();
         match &self.store {
-            Store::LayersOwn(slot) => slot.authorization(&self.clock, &self.policy, grant, sign),
-            Store::PerRequest(cache) => cache.authorization(&self.clock, &self.policy, grant, sign),
+            Store::LayersOwn(slot) => slot.authorization(clocks, &self.policy, grant, sign),
+            Store::PerRequest(cache) => cache.authorization(clocks, &self.policy, grant, sign),
         }
     }
 
     /// The `exp` of the token in `header`.
     pub(super) fn exp(&self, header: &HeaderValue) -> u64 {
         let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
-        TokenVerifier::new([key()])
-            .unwrap()
-            .with_clock(self.clock.clone())
-            .verify(jwt)
-            .expect("a valid token")
-            .exp
+        let payload = jwt.split('.').nth(1).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        claims["exp"].as_u64().unwrap()
     }
 
     pub(super) fn now_secs(&self) -> u64 {
@@ -111,7 +140,7 @@ impl Fixture {
     }
 }
 
-fn key() -> ApiKey {
+pub(super) fn key() -> ApiKey {
     ApiKey::new(KEY_ID, SECRET).expect("valid key")
 }
 

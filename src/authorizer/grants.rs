@@ -1,16 +1,14 @@
 //! Tokens for per-request grants, cached by subject, actor and scopes.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use http::HeaderValue;
 use quick_cache::sync::{Cache, EntryAction, EntryResult, GuardResult};
 
-use crate::clock::Clock;
 use crate::error::Result;
 use crate::member::{GrantKey, MemberGrant, Signed};
 
-use super::minted::{Minted, Now, RefreshPolicy};
+use super::minted::{Clocks, Minted, Now, RefreshPolicy};
 
 /// The token last minted for each subject, actor and scopes, reused only for
 /// grants it satisfies.
@@ -43,16 +41,18 @@ impl GrantCache {
     /// TTL, or its fixed expiry) is not before the token's own: a token never
     /// outlives the grant that asked for it. A grant that cannot be signed now is
     /// refused, hit or miss alike, and a miss that fails to sign leaves no entry.
+    ///
+    /// Returns the header and the id of the token it holds ([`Minted::id`]).
     pub(crate) fn authorization(
         &self,
-        clock: &dyn Clock,
+        clocks: Clocks<'_>,
         policy: &RefreshPolicy,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
-    ) -> Result<HeaderValue> {
-        let now = Now::read(clock);
+        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
+    ) -> Result<(HeaderValue, u64)> {
+        let now = clocks.read();
         let asking = Asking {
-            latest_exp: grant.latest_exp(now.wall)?,
+            latest_exp: grant.latest_exp(now.wall, now.offset)?,
             now,
             policy,
         };
@@ -60,14 +60,13 @@ impl GrantCache {
         // it signs, so the other requests for this key wait for its token, and
         // dropping it on an error leaves nothing cached.
         match self.tokens.get_value_or_guard(grant.key(), None) {
-            GuardResult::Value(minted) if asking.fresh(&minted) => {
-                Ok(minted.authorization().clone())
-            }
+            GuardResult::Value(minted) if asking.fresh(&minted) => Ok(sent(&minted)),
             GuardResult::Guard(vacant) => {
-                let (minted, authorization) = asking.keep(sign(grant, now.wall, false)?);
+                let minted = asking.keep(sign(grant, now, false)?);
+                let sent = sent(&minted);
                 // Fails only if the entry was removed meanwhile; the token is still good.
                 let _ = vacant.insert(minted);
-                Ok(authorization)
+                Ok(sent)
             }
             // Due (a timeout cannot happen without one).
             GuardResult::Value(_) | GuardResult::Timeout => self.refresh(&asking, grant, sign),
@@ -80,40 +79,40 @@ impl GrantCache {
         &self,
         asking: &Asking<'_>,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
-    ) -> Result<HeaderValue> {
+        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
+    ) -> Result<(HeaderValue, u64)> {
         let entry = self.tokens.entry(grant.key(), None, |_, minted| {
             if asking.fresh(minted) {
-                EntryAction::Retain(minted.authorization().clone())
+                EntryAction::Retain(sent(minted))
             } else {
                 EntryAction::ReplaceWithGuard
             }
         });
         let (guard, old) = match entry {
-            EntryResult::Retained(authorization) => return Ok(authorization),
+            EntryResult::Retained(sent) => return Ok(sent),
             EntryResult::Vacant(guard) => (guard, None),
             EntryResult::Replaced(guard, old) => (guard, Some(old)),
             EntryResult::Removed(..) | EntryResult::Timeout => {
                 unreachable!("the callback never removes, and there is no timeout")
             }
         };
-        match (sign(grant, asking.now.wall, old.is_some()), old) {
+        if let Some(due) = &old {
+            due.report_if_refused(grant);
+        }
+        match (sign(grant, asking.now, old.is_some()), old) {
             (Ok(token), _) => {
-                let (minted, authorization) = asking.keep(token);
+                let minted = asking.keep(token);
+                let sent = sent(&minted);
                 let _ = guard.insert(minted);
-                Ok(authorization)
+                Ok(sent)
             }
             // A failed refresh leaves the cache as it was, and sends the old token
             // only if it is still valid and satisfies this grant.
             (Err(error), Some(old)) => {
                 let usable = asking.usable(&old);
-                let authorization = old.authorization().clone();
+                let sent = sent(&old);
                 let _ = guard.insert(old);
-                if usable {
-                    Ok(authorization)
-                } else {
-                    Err(error)
-                }
+                if usable { Ok(sent) } else { Err(error) }
             }
             (Err(error), None) => Err(error),
         }
@@ -137,12 +136,15 @@ impl Asking<'_> {
         minted.usable_for(self.latest_exp, self.now)
     }
 
-    /// `token` as a cache entry, and its header for this request.
-    fn keep(&self, token: Signed) -> (Arc<Minted>, HeaderValue) {
-        let minted = Minted::new(token, self.now, self.policy);
-        let authorization = minted.authorization().clone();
-        (Arc::new(minted), authorization)
+    /// `token` as a cache entry.
+    fn keep(&self, token: Signed) -> Arc<Minted> {
+        Arc::new(Minted::new(token, self.now, self.policy))
     }
+}
+
+/// What a request sends of `minted`: its header, and its id.
+fn sent(minted: &Minted) -> (HeaderValue, u64) {
+    (minted.authorization().clone(), minted.id)
 }
 
 #[cfg(test)]
@@ -270,8 +272,9 @@ mod tests {
         let grant = MemberGrant::member("mem_1");
         let header = cache.send(&grant).unwrap();
         let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
-        let signed = cache.sign(&grant, cache.clock.now()).unwrap();
-        let minted = Minted::new(signed, Now::read(&cache.clock), &RefreshPolicy::default());
+        let now = cache.clocks().read();
+        let signed = cache.sign(&grant, now).unwrap();
+        let minted = Minted::new(signed, now, &RefreshPolicy::default());
         for debug in [format!("{minted:?}"), format!("{header:?}")] {
             assert!(!debug.contains(jwt) && !debug.contains("eyJ"), "{debug}");
         }

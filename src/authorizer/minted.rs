@@ -3,13 +3,18 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderValue;
 
 use crate::clock::{Clock, at_unix_seconds};
-use crate::member::Signed;
+use crate::events;
+#[cfg(doc)]
+use crate::member::TokenSigner;
+use crate::member::{MemberGrant, Signed};
+use crate::skew::{ClockOffset, SourceClock};
 
 /// The default refresh margin is a quarter of the token's lifetime, at most this.
 const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
@@ -41,36 +46,74 @@ fn random_below(max: Duration) -> Duration {
     Duration::from_nanos(RandomState::new().hash_one(0u8) % nanos)
 }
 
-/// The clocks one freshness decision reads. A token is due for refresh when any
-/// of them says so: the wall clock (which counts a system suspend and follows NTP
-/// steps, as Source's clock does) or the monotonic clock (which a wall clock
-/// stepped back cannot hold still). Every decision about a cached token goes
-/// through [`Minted::due`] with these, so another input (such as Source's own
-/// clock, when known) is added in one place.
+/// What one freshness decision reads. A token is due for refresh when any clock
+/// says so: Source's wall clock as this host estimates it (the local wall clock,
+/// which counts a system suspend and follows NTP steps, plus the
+/// [`SourceClock`] offset) or the monotonic clock (which a wall clock stepped back
+/// cannot hold still); or when the key that signed it is no longer the current
+/// one, or Source refused it. Every decision about a cached token goes through
+/// [`Minted::due`] with these, so each input is added in one place.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Now {
+    /// Source's time, estimated: the local wall clock plus the offset.
     pub(super) wall: SystemTime,
     pub(super) monotonic: Instant,
+    /// The offset in `wall`, which also moves a grant's fixed expiry.
+    pub(super) offset: ClockOffset,
+    /// The signing key's generation now ([`TokenSigner::key_generation`]).
+    pub(super) key_generation: u64,
 }
 
-impl Now {
-    /// Both clocks, read precisely: for minting and for per-request grants.
-    pub(super) fn read(clock: &dyn Clock) -> Self {
-        Self {
-            wall: clock.now(),
-            monotonic: clock.monotonic(),
-        }
+/// Where a [`Now`] is read from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clocks<'a> {
+    pub(super) local: &'a dyn Clock,
+    pub(super) source: &'a SourceClock,
+    pub(super) key_generation: u64,
+}
+
+impl Clocks<'_> {
+    /// Every clock, read precisely: for minting and for per-request grants.
+    pub(super) fn read(&self) -> Now {
+        self.at(self.local.now())
     }
 
     /// The wall clock read coarsely ([`Clock::now_coarse`]), the monotonic clock
     /// precisely: enough for the hot path of a token refreshed well ahead of its
     /// whole-second `exp`, at a fraction of the cost of a second precise read.
-    pub(super) fn read_coarse(clock: &dyn Clock) -> Self {
-        Self {
-            wall: clock.now_coarse(),
-            monotonic: clock.monotonic(),
+    #[inline]
+    pub(super) fn read_coarse(&self) -> Now {
+        self.at(self.local.now_coarse())
+    }
+
+    #[inline]
+    fn at(&self, local_wall: SystemTime) -> Now {
+        let offset = self.source.offset();
+        Now {
+            wall: offset.apply(local_wall),
+            monotonic: self.local.monotonic(),
+            offset,
+            key_generation: self.key_generation,
         }
     }
+}
+
+/// Minted tokens Source answered 401 to, by [`Minted::id`]: slot `id % len` holds
+/// `id + 1` (zero is empty). A response future marks the id it carried, with no
+/// reference to the cache, so a request pays no shared reference count for it;
+/// the cache sees the mark on its next use of that token. Ids are never reused, so
+/// a stale mark matches nothing. Two tokens refused at once whose ids share a slot
+/// lose one mark; that token is refused again on its next use and marked again.
+static REFUSED: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+
+/// Marks the token minted as `id` as refused by Source.
+pub(crate) fn mark_refused(id: u64) {
+    REFUSED[refused_slot(id)].store(id.wrapping_add(1), Ordering::Relaxed);
+}
+
+fn refused_slot(id: u64) -> usize {
+    // The remainder is below 64, so it fits.
+    (id % REFUSED.len() as u64) as usize
 }
 
 /// The `Authorization` value of a minted token and when to stop using it.
@@ -80,8 +123,13 @@ impl Now {
 /// token past the lifetime Source counts, and one stepped forward retires it early.
 #[derive(Debug)]
 pub(super) struct Minted {
-    /// Unique per mint, so a thread can tell whether its own copy is current.
+    /// Unique per mint, so a thread can tell whether its own copy is current, and
+    /// a response future which token Source refused.
     pub(super) id: u64,
+    /// The generation of the key that signed it.
+    key_generation: u64,
+    /// The id of the key that signed it, for events.
+    pub(super) key_id: Arc<str>,
     authorization: HeaderValue,
     /// The token's `exp`, in whole seconds since the Unix epoch.
     exp: u64,
@@ -96,7 +144,9 @@ static NEXT_MINT_ID: AtomicU64 = AtomicU64::new(0);
 impl Minted {
     /// `token`, signed at `now`.
     pub(super) fn new(token: Signed, now: Now, policy: &RefreshPolicy) -> Self {
-        let Now { wall, monotonic } = now;
+        let Now {
+            wall, monotonic, ..
+        } = now;
         let lifetime = at_unix_seconds(token.exp)
             .duration_since(wall)
             .unwrap_or_default();
@@ -105,6 +155,8 @@ impl Minted {
         let deadline = |after| monotonic.checked_add(after).unwrap_or(monotonic);
         Self {
             id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
+            key_generation: token.key_generation,
+            key_id: token.key_id,
             authorization: token.authorization,
             exp: token.exp,
             refresh_at: wall + refresh_after,
@@ -119,10 +171,27 @@ impl Minted {
     }
 
     /// Whether this token is due for refresh: the one freshness rule. Any clock
-    /// that has reached its refresh deadline makes it due.
+    /// that has reached its refresh deadline makes it due, and so do a newer key
+    /// and Source's 401.
     #[inline]
     pub(super) fn due(&self, now: Now) -> bool {
-        now.wall >= self.refresh_at || now.monotonic >= self.refresh_deadline
+        now.wall >= self.refresh_at
+            || now.monotonic >= self.refresh_deadline
+            || now.key_generation != self.key_generation
+            || self.refused()
+    }
+
+    /// Whether Source answered 401 to this token ([`mark_refused`]).
+    #[inline]
+    pub(super) fn refused(&self) -> bool {
+        REFUSED[refused_slot(self.id)].load(Ordering::Relaxed) == self.id.wrapping_add(1)
+    }
+
+    /// Reports that this token, due, is being replaced because Source refused it.
+    pub(super) fn report_if_refused(&self, grant: &MemberGrant) {
+        if self.refused() {
+            events::retired(grant.actor().is_some(), &self.key_id);
+        }
     }
 
     /// Whether to send this token for a grant whose latest allowed `exp` is
@@ -132,10 +201,12 @@ impl Minted {
     }
 
     /// Whether a token due for refresh may still be sent for such a grant when
-    /// minting its successor failed: it satisfies the grant and has not expired by
-    /// either clock.
+    /// minting its successor failed: it satisfies the grant, has not expired by
+    /// either clock, was signed by the current key, and Source has not refused it.
     pub(super) fn usable_for(&self, latest_exp: u64, now: Now) -> bool {
         self.exp <= latest_exp
+            && now.key_generation == self.key_generation
+            && !self.refused()
             && now.wall < at_unix_seconds(self.exp)
             && now.monotonic < self.expiry_deadline
     }

@@ -11,26 +11,29 @@ mod grants;
 mod minted;
 mod slot;
 
+mod watch;
+
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http::header::{AUTHORIZATION, HeaderName};
 use http::{Extensions, HeaderMap, HeaderValue};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
-use crate::credential::{ApiKey, UserToken};
+use crate::credential::{ApiKey, RotatingKey, UserToken};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events;
 use crate::member::{BEARER, MemberGrant, MemberToken, Signed, TokenSigner};
 use crate::origin::{Destination, Origin, Target};
+use crate::skew::SourceClock;
 
 use grants::GrantCache;
 pub(crate) use minted::RefreshPolicy;
+use minted::{Clocks, Now};
 use slot::TokenSlot;
+use watch::source_date;
+pub(crate) use watch::{SourceResponse, Watch};
 
 /// Source's header choosing live or test mode for a user token.
 const SOURCE_LIVE_MODE: HeaderName = HeaderName::from_static("source-live-mode");
@@ -45,6 +48,10 @@ pub(crate) enum DefaultCredential {
         key: ApiKey,
         basic: bool,
     },
+    RotatingKey {
+        keys: RotatingKey,
+        basic: bool,
+    },
     UserToken(UserToken),
     MemberToken(MemberToken),
     MemberGrant(MemberGrant),
@@ -56,6 +63,8 @@ pub(crate) struct AuthConfig {
     pub(crate) credential: DefaultCredential,
     pub(crate) signer: Option<TokenSigner>,
     pub(crate) clock: Option<Arc<dyn Clock>>,
+    /// Learned from Source's responses; the signer's, unless set.
+    pub(crate) source_clock: SourceClock,
     pub(crate) origin: Origin,
     pub(crate) refresh: RefreshPolicy,
     pub(crate) grant_cache_capacity: usize,
@@ -67,6 +76,11 @@ enum DefaultAuth {
     Static {
         authorization: HeaderValue,
         live_mode: Option<HeaderValue>,
+    },
+    /// The current key of a handle the app may rotate.
+    Rotating {
+        keys: RotatingKey,
+        basic: bool,
     },
     Token(MemberToken),
     Grant {
@@ -137,7 +151,10 @@ pub(crate) struct Authorizer {
     default: DefaultAuth,
     signer: Option<TokenSigner>,
     clock: Arc<dyn Clock>,
+    source_clock: SourceClock,
     origin: Origin,
+    /// `origin.fingerprint()`, handed to response futures.
+    origin_fingerprint: u64,
     refresh: RefreshPolicy,
     /// Tokens for per-request grants.
     grants: GrantCache,
@@ -150,26 +167,21 @@ impl Authorizer {
             .clone()
             .or_else(|| config.signer.as_ref().map(|signer| signer.clock().clone()))
             .unwrap_or_else(|| Arc::new(crate::SystemClock));
-        let signer = config
-            .signer
-            .clone()
-            .map(|signer| signer.with_shared_clock(clock.clone()));
+        let signer = config.signer.clone().map(|signer| {
+            signer
+                .with_shared_clock(clock.clone())
+                .with_source_clock(config.source_clock.clone())
+        });
         let default = match &config.credential {
             DefaultCredential::None => DefaultAuth::None,
-            DefaultCredential::ApiKey { key, basic: false } => DefaultAuth::Static {
-                authorization: bearer(key.secret()),
+            DefaultCredential::ApiKey { key, basic } => DefaultAuth::Static {
+                authorization: key.authorization(*basic),
                 live_mode: None,
             },
-            DefaultCredential::ApiKey { key, basic: true } => {
-                // Basic with the secret as user name and an empty password; every
-                // copy of the secret on the way is wiped.
-                let user_pass = Zeroizing::new(format!("{}:", key.secret()));
-                let encoded = Zeroizing::new(STANDARD.encode(&*user_pass));
-                DefaultAuth::Static {
-                    authorization: sensitive(&Zeroizing::new(format!("Basic {}", *encoded))),
-                    live_mode: None,
-                }
-            }
+            DefaultCredential::RotatingKey { keys, basic } => DefaultAuth::Rotating {
+                keys: keys.clone(),
+                basic: *basic,
+            },
             DefaultCredential::UserToken(token) => {
                 let mut live_mode = HeaderValue::from_static(if token.is_live_mode() {
                     "true"
@@ -193,7 +205,9 @@ impl Authorizer {
             default,
             signer,
             clock,
+            source_clock: config.source_clock.clone(),
             origin: config.origin.clone(),
+            origin_fingerprint: config.origin.fingerprint(),
             refresh: config.refresh,
             grants: GrantCache::new(config.grant_cache_capacity),
         }
@@ -218,8 +232,8 @@ impl Authorizer {
     ///   requested credential, or else the layer's default.
     ///
     /// On success `Authorization` (and `Source-Live-Mode` for user tokens) is set
-    /// when the layer supplies it; on failure nothing was changed and nothing may
-    /// be sent.
+    /// when the layer supplies it, and the returned [`Watch`] says what to read of
+    /// the response; on failure nothing was changed and nothing may be sent.
     #[inline]
     pub(crate) fn authorize<'t>(
         &self,
@@ -227,7 +241,7 @@ impl Authorizer {
         target: impl FnOnce() -> Target<'t>,
         headers: &mut HeaderMap,
         requested: Result<Option<Requested<'_>>>,
-    ) -> Result<()> {
+    ) -> Result<Watch> {
         let requested = requested.inspect_err(events::refused)?;
         let callers_own = match destination {
             Destination::Elsewhere => {
@@ -236,7 +250,7 @@ impl Authorizer {
                     return Err(self.not_source_origin(target)).inspect_err(events::refused);
                 }
                 events::not_for_source(target);
-                return Ok(());
+                return Ok(Watch::NOTHING);
             }
             // On an empty map (the common case) this check is nearly free.
             Destination::Source => headers.contains_key(AUTHORIZATION),
@@ -252,16 +266,43 @@ impl Authorizer {
                 .inspect_err(events::refused);
             }
             events::callers_authorization_kept();
-            return Ok(());
+            return Ok(self.watch(None));
         }
-        let (authorization, live_mode) = self
+        let (authorization, live_mode, minted) = self
             .credential_for(requested)
             .inspect_err(events::refused)?;
         headers.insert(AUTHORIZATION, authorization);
         if let Some(live_mode) = live_mode {
             headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
         }
-        Ok(())
+        Ok(self.watch(minted))
+    }
+
+    /// What to read of the response to a request for Source that carried the
+    /// token minted as `minted`, if any: a sample of Source's clock when one is
+    /// due and this layer signs at all.
+    #[inline]
+    fn watch(&self, minted: Option<u64>) -> Watch {
+        let sampled_at =
+            (self.signer.is_some() && self.source_clock.wants_sample()).then(|| self.clock.now());
+        Watch {
+            minted,
+            origin: self.origin_fingerprint,
+            sampled_at,
+        }
+    }
+
+    /// Reads the response to a request authorized with `watch`, received now:
+    /// only if it came from this layer's origin (a response from elsewhere could
+    /// move the time this layer signs on), a 401 retires the minted token the
+    /// request carried, and a sample's `Date` moves the estimate of Source's clock.
+    pub(crate) fn observe(&self, response: &impl SourceResponse, watch: Watch) {
+        if !watch.retire_if_refused(response) {
+            return;
+        }
+        if let (Some(sent), Some(date)) = (watch.sampled_at, source_date(response.headers())) {
+            self.source_clock.observe(sent, self.clock.now(), date);
+        }
     }
 
     fn not_source_origin(&self, target: Target<'_>) -> Error {
@@ -276,25 +317,41 @@ impl Authorizer {
         )
     }
 
-    /// The `Authorization` value for a request, and `Source-Live-Mode` for a user token.
+    /// The `Authorization` value for a request, `Source-Live-Mode` for a user
+    /// token, and the id of a minted token.
     #[inline]
     fn credential_for(
         &self,
         requested: Option<Requested<'_>>,
-    ) -> Result<(HeaderValue, Option<&HeaderValue>)> {
-        let authorization = match (requested, &self.default) {
+    ) -> Result<(HeaderValue, Option<&HeaderValue>, Option<u64>)> {
+        let (authorization, minted) = match (requested, &self.default) {
             (Some(Requested::Token(token)), _) | (None, DefaultAuth::Token(token)) => {
-                self.unexpired(token)?
+                (self.unexpired(token)?, None)
             }
-            (Some(Requested::Grant(grant)), _) => self.grant_authorization(grant)?,
+            (Some(Requested::Grant(grant)), _) => {
+                let (authorization, minted) = self.grant_authorization(grant)?;
+                (authorization, Some(minted))
+            }
             (
                 None,
                 DefaultAuth::Static {
                     authorization,
                     live_mode,
                 },
-            ) => return Ok((authorization.clone(), live_mode.as_ref())),
-            (None, DefaultAuth::Grant { grant, slot }) => self.mint(slot, grant)?,
+            ) => return Ok((authorization.clone(), live_mode.as_ref(), None)),
+            (None, DefaultAuth::Rotating { keys, basic }) => {
+                let current = keys.current();
+                let authorization = if *basic {
+                    &current.basic
+                } else {
+                    &current.bearer
+                };
+                return Ok((authorization.clone(), None, None));
+            }
+            (None, DefaultAuth::Grant { grant, slot }) => {
+                let (authorization, minted) = self.mint(slot, grant)?;
+                (authorization, Some(minted))
+            }
             (None, DefaultAuth::None) => {
                 return Err(Error::new(
                     ErrorKind::MissingCredential,
@@ -302,7 +359,7 @@ impl Authorizer {
                 ));
             }
         };
-        Ok((authorization, None))
+        Ok((authorization, None, minted))
     }
 
     fn signer(&self) -> Result<&TokenSigner> {
@@ -314,30 +371,44 @@ impl Authorizer {
         })
     }
 
-    fn grant_authorization(&self, grant: &MemberGrant) -> Result<HeaderValue> {
-        self.grants
-            .authorization(&*self.clock, &self.refresh, grant, |grant, now, refresh| {
-                self.sign(grant, now, refresh)
-            })
+    fn grant_authorization(&self, grant: &MemberGrant) -> Result<(HeaderValue, u64)> {
+        self.grants.authorization(
+            self.clocks(),
+            &self.refresh,
+            grant,
+            |grant, now, refresh| self.sign(grant, now, refresh),
+        )
     }
 
-    fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<HeaderValue> {
-        slot.authorization(&*self.clock, &self.refresh, grant, |grant, now, refresh| {
-            self.sign(grant, now, refresh)
-        })
+    fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<(HeaderValue, u64)> {
+        slot.authorization(
+            self.clocks(),
+            &self.refresh,
+            grant,
+            |grant, now, refresh| self.sign(grant, now, refresh),
+        )
+    }
+
+    /// The clocks a cached token is judged by, and the signing key's generation.
+    #[inline]
+    fn clocks(&self) -> Clocks<'_> {
+        Clocks {
+            local: &*self.clock,
+            source: &self.source_clock,
+            key_generation: self.signer.as_ref().map_or(0, TokenSigner::key_generation),
+        }
     }
 
     /// Signs a token for `grant` at `now`; `refresh` when it replaces an earlier one.
-    fn sign(&self, grant: &MemberGrant, now: SystemTime, refresh: bool) -> Result<Signed> {
-        let signer = self.signer()?;
-        let token = signer.sign_header(grant, now)?;
-        events::minted(grant, signer.key_id(), token.exp, refresh);
+    fn sign(&self, grant: &MemberGrant, now: Now, refresh: bool) -> Result<Signed> {
+        let token = self.signer()?.sign_header(grant, now.wall, now.offset)?;
+        events::minted(grant, &token.key_id, token.exp, refresh);
         Ok(token)
     }
 
     /// The `Authorization` value for a ready-made token, refusing one past its `exp`.
     fn unexpired(&self, token: &MemberToken) -> Result<HeaderValue> {
-        if self.clock.now() >= token.expires_at() {
+        if self.source_clock.at(self.clock.now()) >= token.expires_at() {
             return Err(Error::new(
                 ErrorKind::Expired,
                 "the member token has expired; sign a new one, or give the layer a MemberGrant so it refreshes tokens itself",
@@ -372,12 +443,14 @@ impl fmt::Debug for Authorizer {
                 live_mode: None, ..
             } => "api key",
             DefaultAuth::Static { .. } => "user token",
+            DefaultAuth::Rotating { .. } => "rotating api key",
             DefaultAuth::Token(_) => "member token",
             DefaultAuth::Grant { .. } => "member grant",
         };
         f.debug_struct("Authorizer")
             .field("default", &default)
             .field("origin", &self.origin)
+            .field("source_clock", &self.source_clock)
             .field("signer", &self.signer)
             .field("cached_grants", &self.grants.len())
             .finish_non_exhaustive()

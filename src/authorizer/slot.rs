@@ -2,16 +2,14 @@
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 use http::HeaderValue;
 
-use crate::clock::Clock;
 use crate::error::Result;
 use crate::member::{MemberGrant, Signed};
 
-use super::minted::{Minted, Now, RefreshPolicy};
+use super::minted::{Clocks, Minted, Now, RefreshPolicy};
 
 thread_local! {
     /// This thread's own copy of the layer's own token, which every request of a
@@ -24,15 +22,15 @@ thread_local! {
 
 /// This thread's copy of `minted`'s header, made once per token and sharing no
 /// reference count with any other thread's.
-fn thread_copy(minted: &Minted) -> HeaderValue {
+fn thread_copy(minted: &Minted) -> (HeaderValue, u64) {
     THREAD_COPY.with_borrow_mut(|copy| match copy {
-        Some((id, value)) if *id == minted.id => value.clone(),
+        Some((id, value)) if *id == minted.id => (value.clone(), minted.id),
         _ => {
             let mut value = HeaderValue::from_bytes(minted.authorization().as_bytes())
                 .expect("a header value's bytes make a valid header value");
             value.set_sensitive(true);
             *copy = Some((minted.id, value.clone()));
-            value
+            (value, minted.id)
         }
     })
 }
@@ -57,35 +55,40 @@ impl TokenSlot {
     /// (BENCHMARKS.md has the cost): after a suspend or an NTP step forward the
     /// wall clock is what says Source's `exp` has come, while the monotonic clock
     /// has not moved. Minting and the failed-refresh fallback read both precisely.
+    ///
+    /// Returns the header and the id of the token it holds ([`Minted::id`]).
     pub(crate) fn authorization(
         &self,
-        clock: &dyn Clock,
+        clocks: Clocks<'_>,
         policy: &RefreshPolicy,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, SystemTime, bool) -> Result<Signed>,
-    ) -> Result<HeaderValue> {
+        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
+    ) -> Result<(HeaderValue, u64)> {
         if let Some(minted) = &*self.current.load() {
-            if !minted.due(Now::read_coarse(clock)) {
+            if !minted.due(clocks.read_coarse()) {
                 return Ok(thread_copy(minted));
             }
         }
         // A std mutex, held only for the synchronous mint and never across an `.await`.
         let _minting = self.minting.lock().unwrap_or_else(PoisonError::into_inner);
         // Another request may have minted while this one waited for the lock.
-        let now = Now::read(clock);
-        let latest_exp = grant.latest_exp(now.wall)?;
+        let now = clocks.read();
+        let latest_exp = grant.latest_exp(now.wall, now.offset)?;
         let current = self.current.load_full();
         if let Some(minted) = &current {
             if minted.fresh_for(latest_exp, now) {
                 return Ok(thread_copy(minted));
             }
         }
-        match sign(grant, now.wall, current.is_some()) {
+        if let Some(due) = &current {
+            due.report_if_refused(grant);
+        }
+        match sign(grant, now, current.is_some()) {
             Ok(token) => {
                 let minted = Minted::new(token, now, policy);
-                let authorization = minted.authorization().clone();
+                let sent = (minted.authorization().clone(), minted.id);
                 self.current.store(Some(Arc::new(minted)));
-                Ok(authorization)
+                Ok(sent)
             }
             // A failed refresh keeps a token that is still valid.
             Err(error) => match &current {

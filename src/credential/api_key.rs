@@ -1,10 +1,15 @@
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use hmac::KeyInit;
+use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{is_source_id, is_visible_ascii};
+use crate::member::BEARER;
 use crate::member::hs256::HmacSha256;
 
 /// The environment variable holding the API key's id, as in Source's Node client.
@@ -121,6 +126,23 @@ impl ApiKey {
     /// The secret, for building the header; never for display.
     pub(crate) fn secret(&self) -> &str {
         self.secret.expose_secret()
+    }
+
+    /// The header that sends this key: `Bearer <secret>`, or HTTP Basic with the
+    /// secret as user name and an empty password; marked sensitive, and every
+    /// copy of the secret on the way is wiped.
+    pub(crate) fn authorization(&self, basic: bool) -> HeaderValue {
+        let value = if basic {
+            let user_pass = Zeroizing::new(format!("{}:", self.secret()));
+            let encoded = Zeroizing::new(STANDARD.encode(&*user_pass));
+            Zeroizing::new(format!("Basic {}", *encoded))
+        } else {
+            Zeroizing::new(format!("{BEARER}{}", self.secret()))
+        };
+        let mut value = HeaderValue::from_str(&value)
+            .expect("a secret validated as visible ASCII makes a valid header value");
+        value.set_sensitive(true);
+        value
     }
 
     /// The keyed MAC state; clone it to sign or verify one token.

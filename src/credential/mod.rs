@@ -21,9 +21,11 @@
 //! ```
 
 pub(crate) mod api_key;
+mod rotating;
 mod user_token;
 
 pub use api_key::{ApiKey, KeyMode};
+pub use rotating::RotatingKey;
 pub use user_token::UserToken;
 
 use crate::MemberToken;
@@ -38,6 +40,14 @@ pub enum Credential {
     UserToken(UserToken),
     /// A member or caregiver token already signed.
     MemberToken(MemberToken),
+    /// An API key the app can replace while it runs.
+    RotatingKey(RotatingKey),
+}
+
+impl From<RotatingKey> for Credential {
+    fn from(keys: RotatingKey) -> Self {
+        Self::RotatingKey(keys)
+    }
 }
 
 impl From<ApiKey> for Credential {

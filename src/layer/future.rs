@@ -1,11 +1,13 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use crate::error::BoxError;
 use pin_project_lite::pin_project;
 
+use crate::authorizer::{Authorizer, SourceResponse, Watch};
 use crate::error::Error;
 
 pin_project! {
@@ -20,16 +22,30 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Sent { #[pin] future: F },
+        Sent {
+            #[pin]
+            future: F,
+            watch: Watch,
+            // Only for a response read for Source's clock: every other request's
+            // future holds plain data, no shared reference count.
+            sampler: Option<Arc<Authorizer>>,
+        },
         Refused { error: Option<Error> },
     }
 }
 
 impl<F> ResponseFuture<F> {
+    /// The future of a request sent with `watch`; `authorizer` is cloned only
+    /// when the response is a sample of Source's clock.
     #[inline]
-    pub(crate) fn sent(future: F) -> Self {
+    pub(crate) fn sent(future: F, watch: Watch, authorizer: &Arc<Authorizer>) -> Self {
+        let sampler = watch.sampled_at.is_some().then(|| authorizer.clone());
         Self {
-            state: State::Sent { future },
+            state: State::Sent {
+                future,
+                watch,
+                sampler,
+            },
         }
     }
 
@@ -44,6 +60,7 @@ impl<F> ResponseFuture<F> {
 impl<F, T, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<T, E>>,
+    T: SourceResponse,
     E: Into<BoxError>,
 {
     type Output = Result<T, BoxError>;
@@ -51,7 +68,22 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Sent { future } => future.poll(cx).map_err(Into::into),
+            StateProj::Sent {
+                future,
+                watch,
+                sampler,
+            } => {
+                let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                if !watch.is_idle() {
+                    match sampler {
+                        Some(authorizer) => authorizer.observe(&response, *watch),
+                        None => {
+                            watch.retire_if_refused(&response);
+                        }
+                    }
+                }
+                Poll::Ready(Ok(response))
+            }
             StateProj::Refused { error } => Poll::Ready(Err(error
                 .take()
                 .expect("`ResponseFuture` polled after completion")

@@ -131,10 +131,11 @@ use crate::authorizer::{
     AuthConfig, Authorizer, DEFAULT_GRANT_CACHE_CAPACITY, DefaultCredential, RefreshPolicy,
 };
 use crate::clock::Clock;
-use crate::credential::{ApiKey, Credential, UserToken};
+use crate::credential::{ApiKey, Credential, RotatingKey, UserToken};
 use crate::error::Result;
 use crate::member::{MemberGrant, MemberToken, TokenSigner};
 use crate::origin::Origin;
+use crate::skew::SourceClock;
 
 pub use future::ResponseFuture;
 pub use service::SourceAuth;
@@ -157,6 +158,7 @@ impl SourceAuthLayer {
             Credential::ApiKey(key) => Self::api_key(key),
             Credential::UserToken(token) => Self::user_token(token),
             Credential::MemberToken(token) => Self::member_token(token),
+            Credential::RotatingKey(keys) => Self::rotating_key(keys),
         }
     }
 
@@ -173,6 +175,23 @@ impl SourceAuthLayer {
     fn api_key_with(key: ApiKey, basic: bool) -> Self {
         let signer = TokenSigner::new(key.clone());
         Self::from_config(DefaultCredential::ApiKey { key, basic }, Some(signer))
+    }
+
+    /// Sends the current key of `keys` as a Bearer token, and signs per-request
+    /// grants with it: after [`RotatingKey::rotate`] every request sends and signs
+    /// with the new key, and tokens signed with the old one are not sent again.
+    pub fn rotating_key(keys: RotatingKey) -> Self {
+        Self::rotating_key_with(keys, false)
+    }
+
+    /// [`rotating_key`](Self::rotating_key), sending the key as HTTP Basic.
+    pub fn rotating_key_basic(keys: RotatingKey) -> Self {
+        Self::rotating_key_with(keys, true)
+    }
+
+    fn rotating_key_with(keys: RotatingKey, basic: bool) -> Self {
+        let signer = TokenSigner::rotating(keys.clone());
+        Self::from_config(DefaultCredential::RotatingKey { keys, basic }, Some(signer))
     }
 
     /// Sends a user token with `Source-Live-Mode` set from the token.
@@ -199,10 +218,14 @@ impl SourceAuthLayer {
     }
 
     fn from_config(credential: DefaultCredential, signer: Option<TokenSigner>) -> Self {
+        let source_clock = signer
+            .as_ref()
+            .map_or_else(SourceClock::new, |signer| signer.source_clock().clone());
         let config = AuthConfig {
             credential,
             signer,
             clock: None,
+            source_clock,
             origin: Origin::default(),
             refresh: RefreshPolicy::default(),
             grant_cache_capacity: DEFAULT_GRANT_CACHE_CAPACITY,
@@ -246,9 +269,29 @@ impl SourceAuthLayer {
     }
 
     /// Signs per-request member grants with `signer` (layers built from an API key
-    /// already have one).
+    /// already have one). The layer then learns Source's clock into the signer's
+    /// [`SourceClock`].
     pub fn signer(self, signer: TokenSigner) -> Self {
-        self.reconfigure(|config| config.signer = Some(signer))
+        self.reconfigure(|config| {
+            config.source_clock = signer.source_clock().clone();
+            config.signer = Some(signer);
+        })
+    }
+
+    /// Learns Source's clock into `source_clock` and signs on it, instead of the
+    /// one its signer came with: for several layers, or a layer and a separately
+    /// made signer, that should share one estimate.
+    pub fn with_source_clock(self, source_clock: SourceClock) -> Self {
+        self.reconfigure(|config| config.source_clock = source_clock)
+    }
+
+    /// The estimate of Source's clock this layer signs on and learns into, from
+    /// the `Date` of Source's responses (see [`crate::skew`]). A signer that
+    /// should sign on it (the extractors' token endpoint's) takes a clone:
+    /// `TokenSigner::new(key).with_source_clock(layer.source_clock().clone())`.
+    /// A signer the layer was built from already shares it.
+    pub fn source_clock(&self) -> &SourceClock {
+        &self.config.source_clock
     }
 
     /// Refreshes a cached member token this long before it expires, instead of the

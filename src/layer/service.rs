@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::error::BoxError;
-use http::Request;
+use http::{Request, Response};
 use tower_service::Service;
 
 use crate::authorizer::{Authorizer, Requested};
@@ -38,14 +38,16 @@ impl<S> SourceAuth<S> {
     }
 
     #[cfg(feature = "reqwest")]
-    pub(crate) fn authorizer(&self) -> &Authorizer {
+    pub(crate) fn authorizer(&self) -> &Arc<Authorizer> {
         &self.authorizer
     }
 }
 
-impl<S, B> Service<Request<B>> for SourceAuth<S>
+/// The inner service answers `http::Response`s, which the layer reads: `Date`
+/// from Source, to sign on Source's clock, and 401, to retire a refused token.
+impl<S, B, ResBody> Service<Request<B>> for SourceAuth<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
 {
     type Response = S::Response;
@@ -67,13 +69,14 @@ where
             &mut parts.headers,
             Requested::from_extensions(&parts.extensions),
         );
-        if let Err(error) = authorized {
+        let watch = match authorized {
+            Ok(watch) => watch,
             // Not sent: the service readied by `poll_ready` stays ready for the next call.
-            return ResponseFuture::refused(error);
-        }
+            Err(error) => return ResponseFuture::refused(error),
+        };
         let request = Request::from_parts(parts, body);
         // Authorization is synchronous, so the service readied by `poll_ready` is the
         // one called, right here; no clone of the inner service is needed.
-        ResponseFuture::sent(self.inner.call(request))
+        ResponseFuture::sent(self.inner.call(request), watch, &self.authorizer)
     }
 }

@@ -5,6 +5,7 @@ use compact_str::CompactString;
 use crate::clock::since_epoch;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::is_visible_ascii;
+use crate::skew::ClockOffset;
 
 use super::MAX_TOKEN_LIFETIME;
 use super::claims::validate_members;
@@ -122,14 +123,16 @@ impl MemberGrant {
     }
 
     /// The latest `exp` (whole seconds since the Unix epoch) a token for this grant
-    /// may carry when signed or reused at `now`; refuses a grant whose expiry is not
-    /// after `now` or is more than 24 hours ahead.
-    pub(crate) fn latest_exp(&self, now: SystemTime) -> Result<u64> {
+    /// may carry when signed or reused at Source's time `now`; refuses a grant whose
+    /// expiry is not after `now` or is more than 24 hours ahead. A fixed expiry is
+    /// a time on the app's clock, so it is moved by `offset`, Source's clock's
+    /// offset from the app's, to end at the instant the app asked for.
+    pub(crate) fn latest_exp(&self, now: SystemTime, offset: ClockOffset) -> Result<u64> {
         let now = since_epoch(now)?;
         let invalid = |message| Err(Error::new(ErrorKind::InvalidExpiry, message));
         let exp = match self.expiry {
             Expiry::After(ttl) => now.checked_add(ttl),
-            Expiry::At(at) => at.duration_since(UNIX_EPOCH).ok(),
+            Expiry::At(at) => offset.apply(at).duration_since(UNIX_EPOCH).ok(),
         };
         let Some(exp) = exp.map(|exp| exp.as_secs()) else {
             return invalid("the token's expiry must be after now");

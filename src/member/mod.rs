@@ -31,8 +31,8 @@ pub(crate) use grant::GrantKey;
 pub use grant::MemberGrant;
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 pub(crate) use grant::validate_scopes;
-pub(crate) use signer::Signed;
 pub use signer::TokenSigner;
+pub(crate) use signer::{Signed, SigningKey};
 pub(crate) use token::BEARER;
 pub use token::MemberToken;
 pub use verifier::TokenVerifier;

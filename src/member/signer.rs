@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime};
 use http::HeaderValue;
 
 use crate::clock::{Clock, SystemClock, since_epoch};
-use crate::credential::ApiKey;
+use crate::credential::{ApiKey, RotatingKey};
 use crate::error::{Error, ErrorKind, Result};
+use crate::skew::{ClockOffset, SourceClock};
 
 use super::claims::ClaimsOut;
 use super::hs256::{self, HmacSha256};
@@ -29,24 +30,70 @@ use super::{BEARER, MAX_TOKEN_LIFETIME, MemberClaims, MemberGrant, MemberToken};
 /// ```
 #[derive(Clone)]
 pub struct TokenSigner {
+    keys: SigningKeys,
+    clock: Arc<dyn Clock>,
+    source_clock: SourceClock,
+    iat_backdate: Duration,
+}
+
+/// What a signer signs with: one key for its whole life, or the current key of a
+/// [`RotatingKey`].
+#[derive(Clone)]
+enum SigningKeys {
+    Fixed(Arc<SigningKey>),
+    Rotating(RotatingKey),
+}
+
+/// An API key made ready to sign: its id, its token header and its keyed MAC.
+pub(crate) struct SigningKey {
     key_id: Arc<str>,
     /// `base64url(header)`: the same for every token a key signs, so encoded once.
-    header_segment: Arc<str>,
+    header_segment: Box<str>,
     mac: HmacSha256,
-    clock: Arc<dyn Clock>,
-    iat_backdate: Duration,
+}
+
+impl SigningKey {
+    pub(crate) fn new(api_key: &ApiKey) -> Self {
+        Self {
+            key_id: api_key.id().into(),
+            // Exactly the header Source's Node client writes: `{"alg":"HS256","kid":…}`.
+            header_segment: hs256::header_segment(api_key.id()).into(),
+            mac: api_key.mac().clone(),
+        }
+    }
+}
+
+impl SigningKeys {
+    /// Runs `sign` with the current key and the generation it was installed as
+    /// (zero for a fixed key).
+    fn with_current<R>(&self, sign: impl FnOnce(&SigningKey, u64) -> R) -> R {
+        match self {
+            Self::Fixed(key) => sign(key, 0),
+            Self::Rotating(keys) => {
+                let current = keys.current();
+                sign(&current.signing, current.generation)
+            }
+        }
+    }
 }
 
 impl TokenSigner {
     /// A signer for `api_key`, reading time from the system clock.
     pub fn new(api_key: ApiKey) -> Self {
-        let key_id: Arc<str> = api_key.id().into();
+        Self::from_keys(SigningKeys::Fixed(Arc::new(SigningKey::new(&api_key))))
+    }
+
+    /// A signer that always signs with `keys`' current key: after
+    /// [`RotatingKey::rotate`] every clone of it signs with the new one.
+    pub fn rotating(keys: RotatingKey) -> Self {
+        Self::from_keys(SigningKeys::Rotating(keys))
+    }
+
+    fn from_keys(keys: SigningKeys) -> Self {
         Self {
-            // Exactly the header Source's Node client writes: `{"alg":"HS256","kid":…}`.
-            header_segment: hs256::header_segment(&key_id).into(),
-            key_id,
-            mac: api_key.mac().clone(),
+            keys,
             clock: Arc::new(SystemClock),
+            source_clock: SourceClock::new(),
             iat_backdate: Duration::ZERO,
         }
     }
@@ -55,6 +102,21 @@ impl TokenSigner {
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
+    }
+
+    /// Signs on `source_clock`'s estimate of Source's time: the local clock plus
+    /// its offset. Every signer starts with an estimate of its own, at zero; a
+    /// layer built from a signer learns into the signer's, so clones of the signer
+    /// kept elsewhere sign on what the layer learned. Give a separately made signer
+    /// a layer's with `.with_source_clock(layer.source_clock().clone())`.
+    pub fn with_source_clock(mut self, source_clock: SourceClock) -> Self {
+        self.source_clock = source_clock;
+        self
+    }
+
+    /// The estimate of Source's clock this signer signs on.
+    pub fn source_clock(&self) -> &SourceClock {
+        &self.source_clock
     }
 
     pub(crate) fn with_shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -70,9 +132,19 @@ impl TokenSigner {
         self
     }
 
-    /// The id of the signing key, written as the token's `kid`.
-    pub fn key_id(&self) -> &str {
-        &self.key_id
+    /// The id of the key that signs now, written as the token's `kid`.
+    pub fn key_id(&self) -> Arc<str> {
+        self.keys.with_current(|key, _| key.key_id.clone())
+    }
+
+    /// Which key is current: zero for a fixed key, and one more after each
+    /// rotation of a [`RotatingKey`]. A plain load, for the hot path.
+    #[inline]
+    pub(crate) fn key_generation(&self) -> u64 {
+        match &self.keys {
+            SigningKeys::Fixed(_) => 0,
+            SigningKeys::Rotating(keys) => keys.generation(),
+        }
     }
 
     pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
@@ -85,13 +157,20 @@ impl TokenSigner {
     /// malformed or too many, the expiry is not after now or more than 24 hours
     /// ahead, or the clock reads a time before 1970.
     pub fn sign(&self, grant: &MemberGrant) -> Result<MemberToken> {
-        self.sign_at(grant, self.clock.now())
+        let offset = self.source_clock.offset();
+        self.sign_at(grant, offset.apply(self.clock.now()), offset)
     }
 
-    /// [`sign`](Self::sign), with `now` read by the caller, who needs the same
-    /// reading to schedule the token's refresh.
-    pub(crate) fn sign_at(&self, grant: &MemberGrant, now: SystemTime) -> Result<MemberToken> {
-        let signed = self.sign_header(grant, now)?;
+    /// [`sign`](Self::sign), with Source's time `now` (the local time plus
+    /// `offset`) read by the caller, who needs the same reading to schedule the
+    /// token's refresh.
+    pub(crate) fn sign_at(
+        &self,
+        grant: &MemberGrant,
+        now: SystemTime,
+        offset: ClockOffset,
+    ) -> Result<MemberToken> {
+        let signed = self.sign_header(grant, now, offset)?;
         let claims = MemberClaims {
             sub: grant.subject().to_owned(),
             act: grant.actor().map(str::to_owned),
@@ -102,11 +181,17 @@ impl TokenSigner {
         Ok(MemberToken::new(signed.authorization, claims))
     }
 
-    /// Validates `grant` and signs a token for it at `now`, as `Bearer <jwt>`,
+    /// Validates `grant` and signs a token for it at Source's time `now` (a fixed
+    /// expiry is on the app's clock, so moved by `offset`), as `Bearer <jwt>`,
     /// without copying its claims into a [`MemberToken`]: all the layer keeps.
-    pub(crate) fn sign_header(&self, grant: &MemberGrant, now: SystemTime) -> Result<Signed> {
+    pub(crate) fn sign_header(
+        &self,
+        grant: &MemberGrant,
+        now: SystemTime,
+        offset: ClockOffset,
+    ) -> Result<Signed> {
         grant.validate()?;
-        let exp = grant.latest_exp(now)?;
+        let exp = grant.latest_exp(now, offset)?;
         let iat = since_epoch(now)?
             .saturating_sub(self.iat_backdate)
             .as_secs();
@@ -123,14 +208,18 @@ impl TokenSigner {
             exp,
             scopes: grant.scopes_granted(),
         };
-        let authorization = serde_json::to_vec(&claims)
-            .ok()
-            .and_then(|payload| hs256::sign(BEARER, &self.header_segment, &payload, &self.mac))
-            .ok_or_else(|| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
-        Ok(Signed {
-            authorization: token_header(authorization),
-            iat,
-            exp,
+        let payload = serde_json::to_vec(&claims)
+            .map_err(|_| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
+        self.keys.with_current(|key, key_generation| {
+            let authorization = hs256::sign(BEARER, &key.header_segment, &payload, &key.mac)
+                .ok_or_else(|| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
+            Ok(Signed {
+                authorization: token_header(authorization),
+                iat,
+                exp,
+                key_id: key.key_id.clone(),
+                key_generation,
+            })
         })
     }
 }
@@ -142,6 +231,10 @@ pub(crate) struct Signed {
     pub(crate) authorization: HeaderValue,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
+    /// The id of the key that signed it.
+    pub(crate) key_id: Arc<str>,
+    /// That key's generation (see [`TokenSigner::key_generation`]).
+    pub(crate) key_generation: u64,
 }
 
 /// `Bearer <jwt>` as a header value that `Debug` and HPACK keep hidden. A bearer
@@ -157,8 +250,10 @@ fn token_header(authorization: Vec<u8>) -> HeaderValue {
 impl fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSigner")
-            .field("key_id", &self.key_id)
+            .field("key_id", &self.key_id())
+            .field("rotating", &matches!(self.keys, SigningKeys::Rotating(_)))
             .field("clock", &self.clock)
+            .field("source_clock", &self.source_clock)
             .field("iat_backdate", &self.iat_backdate)
             .finish_non_exhaustive()
     }

@@ -1,0 +1,161 @@
+//! An API key that the app can replace while it runs.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::{ArcSwap, Guard};
+use http::HeaderValue;
+
+use super::ApiKey;
+use crate::events;
+use crate::member::SigningKey;
+
+/// An API key that can be replaced while the app runs, without a restart: the
+/// handle an app keeps and calls when its secret store hands it a new key.
+///
+/// Every layer, service and [`TokenSigner`](crate::TokenSigner) built from it
+/// shares it. From [`rotate`](Self::rotate) on, every request signs with the new
+/// key and sends it as its default credential, and tokens cached under the old key
+/// are not sent again (the next request for each mints anew); requests already in
+/// flight finish with what they started with. Reading the current key takes no
+/// lock. Clones share one key.
+///
+/// The procedure end to end: add the new key at Source; call `rotate` with it;
+/// wait out the longest lifetime of a token signed with the old key (5 minutes
+/// by default, at most 24 hours, including tokens handed to browsers); then revoke
+/// the old key at Source. The services that verify tokens signed with these keys
+/// ([`TokenVerifier::set_keys`](crate::TokenVerifier::set_keys)) take the new
+/// key before the first call and drop the old one after the wait.
+///
+/// ```
+/// use source_auth::{ApiKey, RotatingKey, SourceAuthLayer, TokenSigner};
+///
+/// let old = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+/// let keys = RotatingKey::new(old);
+/// let layer = SourceAuthLayer::new(keys.clone());
+/// let signer = TokenSigner::rotating(keys.clone());
+///
+/// // Later, when the secret store has a new key:
+/// let new = ApiKey::new("key_1FjqtVw3zSGyzoIti", "sk_test_5fD40IrkuMXkzEbsku2aeq8ed11111111")?;
+/// keys.rotate(new);
+/// assert_eq!(keys.key_id(), "key_1FjqtVw3zSGyzoIti");
+/// assert_eq!(&*signer.key_id(), "key_1FjqtVw3zSGyzoIti");
+/// # drop(layer);
+/// # Ok::<(), source_auth::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RotatingKey {
+    shared: Arc<Rotation>,
+}
+
+struct Rotation {
+    current: ArcSwap<CurrentKey>,
+    /// Bumped after each rotation: what a cached token's key is compared with, a
+    /// plain load on the hot path.
+    generation: AtomicU64,
+}
+
+/// A key and the headers that send it, made once per rotation.
+pub(crate) struct CurrentKey {
+    pub(crate) key: ApiKey,
+    pub(crate) signing: SigningKey,
+    pub(crate) bearer: HeaderValue,
+    pub(crate) basic: HeaderValue,
+    /// The generation this key was installed as.
+    pub(crate) generation: u64,
+}
+
+impl CurrentKey {
+    fn new(key: ApiKey, generation: u64) -> Self {
+        Self {
+            signing: SigningKey::new(&key),
+            bearer: key.authorization(false),
+            basic: key.authorization(true),
+            key,
+            generation,
+        }
+    }
+}
+
+impl RotatingKey {
+    /// A handle holding `key` until the first rotation.
+    pub fn new(key: ApiKey) -> Self {
+        Self {
+            shared: Arc::new(Rotation {
+                current: ArcSwap::from_pointee(CurrentKey::new(key, 0)),
+                generation: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Replaces the key for every layer, service and signer built from this
+    /// handle.
+    pub fn rotate(&self, key: ApiKey) {
+        let key_id = key.id().to_owned();
+        // The key first, then the generation: a minter that reads the generation
+        // first and the key second never labels an old key's token as current.
+        let generation = self.shared.generation.load(Ordering::SeqCst) + 1;
+        self.shared
+            .current
+            .store(Arc::new(CurrentKey::new(key, generation)));
+        self.shared.generation.store(generation, Ordering::SeqCst);
+        events::key_rotated(&key_id);
+    }
+
+    /// The current key's id.
+    pub fn key_id(&self) -> String {
+        self.current().key.id().to_owned()
+    }
+
+    /// The current key, with the generation it was installed as.
+    #[inline]
+    pub(crate) fn current(&self) -> Guard<Arc<CurrentKey>> {
+        self.shared.current.load()
+    }
+
+    /// Which key is current, as a number that only grows.
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for RotatingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let current = self.current();
+        f.debug_struct("RotatingKey")
+            .field("key", &current.key)
+            .field("generation", &current.generation)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000";
+
+    #[test]
+    fn rotation_replaces_the_key_and_its_headers_for_every_clone() {
+        let keys = RotatingKey::new(ApiKey::new("key_old", SECRET).unwrap());
+        let clone = keys.clone();
+        let before = keys.current().bearer.clone();
+        let new_secret = "sk_test_5fD40IrkuMXkzEbsku2aeq8ed11111111";
+        keys.rotate(ApiKey::new("key_new", new_secret).unwrap());
+        assert_eq!(clone.key_id(), "key_new");
+        assert_eq!(clone.generation(), 1);
+        let current = clone.current();
+        assert_eq!(current.generation, 1);
+        assert_ne!(current.bearer, before);
+        assert_eq!(current.bearer, format!("Bearer {new_secret}").as_str());
+        assert!(current.basic.as_bytes().starts_with(b"Basic "));
+        assert!(current.bearer.is_sensitive() && current.basic.is_sensitive());
+        let debug = format!("{keys:?}");
+        assert!(
+            debug.contains("key_new") && !debug.contains(new_secret),
+            "{debug}"
+        );
+    }
+}
