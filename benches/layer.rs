@@ -18,7 +18,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
-use http::{Request, Response, Uri};
+use std::sync::LazyLock;
+
+use http::header::DATE as DATE_HEADER;
+use http::{HeaderValue, Request, Response, Uri};
 use source_auth::{ApiKey, MemberGrant, SourceAuthLayer, TokenSigner};
 use support::{Ratio, paired_ratio, print_paired, print_ratios};
 use tower::{Layer, Service};
@@ -28,9 +31,18 @@ const GROUP: &str = "layer";
 const SECRET: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000";
 const URI: &str = "https://api.sourcehealth.com/v1/members";
 
-/// The inner service: answers at once, so only the middleware is measured.
+/// The inner service: answers at once, so only the middleware is measured. Its
+/// responses carry a `Date`, as Source's do, so that the layer's sampling of
+/// Source's clock is measured too.
 #[derive(Clone, Copy)]
 struct Bare;
+
+/// `Date` as Source would send it, made once: a header value shared by every
+/// response costs each one a reference count, not a formatting.
+static DATE: LazyLock<HeaderValue> = LazyLock::new(|| {
+    HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+        .expect("an HTTP date is a valid header value")
+});
 
 impl Service<Request<()>> for Bare {
     type Response = Response<bool>;
@@ -42,9 +54,10 @@ impl Service<Request<()>> for Bare {
     }
 
     fn call(&mut self, request: Request<()>) -> Self::Future {
-        ready(Ok(Response::new(
-            request.headers().contains_key(http::header::AUTHORIZATION),
-        )))
+        let mut response =
+            Response::new(request.headers().contains_key(http::header::AUTHORIZATION));
+        response.headers_mut().insert(DATE_HEADER, DATE.clone());
+        ready(Ok(response))
     }
 }
 

@@ -27,20 +27,36 @@ static URL: LazyLock<Url> =
 struct Bare;
 
 impl Service<reqwest::Request> for Bare {
-    type Response = bool;
+    type Response = reqwest::Response;
     type Error = Infallible;
-    type Future = Ready<Result<bool, Infallible>>;
+    type Future = Ready<Result<reqwest::Response, Infallible>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
+    /// A response with a `Date`, as Source's have, whose status says whether the
+    /// request was authorized (204) or not (400).
     fn call(&mut self, request: reqwest::Request) -> Self::Future {
-        ready(Ok(request
-            .headers()
-            .contains_key(http::header::AUTHORIZATION)))
+        let status = if request.headers().contains_key(http::header::AUTHORIZATION) {
+            http::StatusCode::NO_CONTENT
+        } else {
+            http::StatusCode::BAD_REQUEST
+        };
+        let response = http::Response::builder()
+            .status(status)
+            .header(http::header::DATE, DATE.clone())
+            .body("")
+            .expect("a valid response");
+        ready(Ok(reqwest::Response::from(response)))
     }
 }
+
+/// `Date` as Source would send it, made once.
+static DATE: LazyLock<http::HeaderValue> = LazyLock::new(|| {
+    http::HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+        .expect("an HTTP date is a valid header value")
+});
 
 fn request() -> reqwest::Request {
     reqwest::Request::new(Method::GET, URL.clone())
@@ -48,13 +64,13 @@ fn request() -> reqwest::Request {
 
 fn send<S>(service: &mut S, request: reqwest::Request) -> bool
 where
-    S: Service<reqwest::Request, Response = bool>,
+    S: Service<reqwest::Request, Response = reqwest::Response>,
     S::Error: std::fmt::Debug,
 {
     let mut cx = Context::from_waker(Waker::noop());
     assert!(service.poll_ready(&mut cx).is_ready());
     match pin!(service.call(request)).poll(&mut cx) {
-        Poll::Ready(result) => result.expect("authorized"),
+        Poll::Ready(result) => result.expect("authorized").status() == http::StatusCode::NO_CONTENT,
         Poll::Pending => unreachable!("every future here is ready"),
     }
 }
