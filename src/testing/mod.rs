@@ -112,6 +112,7 @@
 #[cfg(feature = "application")]
 mod application;
 mod canned;
+mod failure;
 mod handler;
 mod record;
 mod registry;
