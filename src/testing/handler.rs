@@ -75,7 +75,10 @@ impl Shared {
     }
 
     pub(crate) fn set_fail_next(&self, fail_next: FailNext) {
-        *self.fail_next.lock().unwrap_or_else(PoisonError::into_inner) = Some(fail_next);
+        *self
+            .fail_next
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(fail_next);
     }
 
     /// The failure the request arriving now gets, if any is owed.
@@ -341,5 +344,40 @@ fn one_header<'a>(
     match (values.next(), values.next()) {
         (value, None) => Ok(value),
         _ => Err(TooMany),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_are_whole_seconds_in_imf_fixdate() {
+        let time = UNIX_EPOCH + Duration::from_millis(1_700_000_000_900);
+        assert_eq!(http_date(time), "Tue, 14 Nov 2023 22:13:20 GMT");
+    }
+
+    #[test]
+    fn times_an_http_date_cannot_hold_are_held_to_its_range_not_a_panic() {
+        let before_1970 = UNIX_EPOCH - Duration::from_secs(600);
+        assert_eq!(http_date(before_1970), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let last = UNIX_EPOCH + LAST_HTTP_DATE;
+        assert_eq!(http_date(last), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(
+            http_date(last + Duration::from_secs(1)),
+            "Fri, 31 Dec 9999 23:59:59 GMT"
+        );
+    }
+
+    #[test]
+    fn a_response_is_dated_once_replacing_any_date_it_had() {
+        let mut response = StatusCode::OK.into_response();
+        response.headers_mut().insert(
+            DATE,
+            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+        );
+        let response = dated(response, UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let dates: Vec<_> = response.headers().get_all(DATE).iter().collect();
+        assert_eq!(dates, ["Tue, 14 Nov 2023 22:13:20 GMT"]);
     }
 }

@@ -127,3 +127,22 @@ impl From<Error> for Rejection {
         Self::authentication(code, err.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_injected_failures_type_follows_its_status() {
+        for (status, kind) in [
+            (StatusCode::UNAUTHORIZED, "authentication_error"),
+            (StatusCode::FORBIDDEN, "authorization_error"),
+            (StatusCode::TOO_MANY_REQUESTS, "invalid_request_error"),
+            (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            (StatusCode::SERVICE_UNAVAILABLE, "api_error"),
+            (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
+        ] {
+            assert_eq!(error_type(status), kind, "{status}");
+        }
+    }
+}
