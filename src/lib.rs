@@ -54,5 +54,5 @@ pub use credential::{ApiKey, Credential, KeyMode, UserToken};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use identity::SourceIdentity;
 pub use layer::{SourceAuth, SourceAuthLayer};
-pub use member::{MemberClaims, MemberGrant, MemberToken, TokenSigner, TokenVerifier};
 pub use skew::ClockOffset;
+pub use member::{MemberClaims, MemberGrant, MemberToken, TokenSigner, TokenVerifier};
