@@ -119,7 +119,8 @@ impl Registry {
         revoked
     }
 
-    /// Whether a key `key_id` was there to remove. The verifier still knows it.
+    /// Whether a key `key_id` was there to remove. The verifier still knows it
+    /// until the caller rebuilds it.
     fn remove_api_key(&mut self, key_id: &str) -> bool {
         let before = self.api_keys.len();
         self.api_keys.retain(|known| known.id() != key_id);

@@ -132,9 +132,9 @@ impl MockSource {
         self.shared.registry_mut().add_api_key(key);
     }
 
-    /// Revokes the API key `key_id` (`key_…`), as Source's dashboard does: from now
-    /// on its secret gets 401 `invalid_api_key` and member tokens it signed get 401
-    /// `unknown_key`, as if it had never been added. [`add_api_key`](Self::add_api_key)
+    /// Revokes the API key `key_id` (`key_…`), as a key revoked at Source: from
+    /// now on its secret gets 401 `invalid_api_key` and member tokens it signed get
+    /// 401 `unknown_key`, as if it had never been added. [`add_api_key`](Self::add_api_key)
     /// with the key accepts it again. Returns whether such a key was registered.
     ///
     /// Named by id, as Source names a key, so a test that knows only the `kid` of
@@ -209,10 +209,11 @@ impl MockSource {
     /// any failures still owed (`n` = 0 cancels them).
     ///
     /// The failure comes before the credential is checked, as a Source that is
-    /// down answers. The error `type` follows the status: `authentication_error`
-    /// for 401, `authorization_error` for 403, `invalid_request_error` for other
-    /// 4xx, `api_error` otherwise. Each failed request is recorded, with
-    /// [`Outcome::Injected`](super::Outcome::Injected).
+    /// down answers. `status` is sent as given, so give a 4xx or 5xx; the error
+    /// `type` follows it: `authentication_error` for 401, `authorization_error`
+    /// for 403, `invalid_request_error` for other 4xx, `api_error` otherwise. Each
+    /// failed request is recorded, with [`Outcome::Injected`](super::Outcome::Injected)
+    /// and a fingerprint of its credential, if it had one.
     pub fn fail_next(&self, n: usize, status: StatusCode, code: &str) {
         self.shared.set_fail_next(FailNext::new(n, status, code));
     }
