@@ -5,19 +5,19 @@ mod common;
 mod jws;
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{NOW, clock};
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, DATE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{Value, json};
 use source_auth::testing::{
     Audience, CannedResponse, MAX_RECORDED_BODY, ManualClock, MockSource, Outcome, Principal,
     PrincipalKind, Relationship, RelationshipStatus,
 };
-use source_auth::{ApiKey, ErrorKind, MemberGrant, TokenSigner, UserToken};
+use source_auth::{ApiKey, Clock, ClockOffset, ErrorKind, MemberGrant, TokenSigner, UserToken};
 
 const LIVE_KEY_ID: &str = "key_live1";
 const LIVE_SECRET: &str = "sk_live_4eC39HqLyjWDarjtT1zdp7dcLIVE0000";
@@ -1037,4 +1037,278 @@ async fn dropping_the_mock_stops_the_server_and_its_connections() {
     let fresh = client().get(format!("{base_url}/v1/members")).send().await;
     assert!(fresh.is_err(), "{fresh:?}");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// The one `Date` header of `answer`, as a time.
+fn date(answer: &Answer) -> SystemTime {
+    let dates: Vec<_> = answer.headers.get_all(DATE).iter().collect();
+    assert_eq!(dates.len(), 1, "one Date header: {dates:?}");
+    let text = dates[0].to_str().expect("an ASCII date");
+    httpdate::parse_http_date(text).expect("an HTTP date")
+}
+
+fn at(seconds: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(seconds)
+}
+
+const TEN_MINUTES: Duration = Duration::from_secs(600);
+
+/// An accepted request, an unauthenticated one, a 404, a canned response and an
+/// injected failure: every kind of answer the mock writes.
+async fn every_kind_of_answer(mock: &MockSource) -> Vec<Answer> {
+    let authorization = format!("Bearer {}", jws::SECRET);
+    let mut answers = vec![
+        bearer(mock, jws::SECRET).await,
+        get(mock, &[]).await,
+        call(
+            mock,
+            Method::POST,
+            "/health",
+            Some(&authorization),
+            Vec::new(),
+        )
+        .await,
+        call(
+            mock,
+            Method::GET,
+            "/v1/record",
+            Some(&authorization),
+            Vec::new(),
+        )
+        .await,
+    ];
+    mock.fail_next(1, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    answers.push(bearer(mock, jws::SECRET).await);
+    answers
+}
+
+#[tokio::test]
+async fn every_answer_is_dated_on_the_mocks_clock_plus_its_offset() {
+    let clock = clock();
+    let mock = mock_with_credentials(Some(clock.clone())).await;
+    mock.respond(Method::GET, "/v1/record", CannedResponse::json(record()))
+        .expect("a valid path");
+
+    // The manual clock reads 2023, far from the system clock: the one Date header
+    // each answer has is the mock's, not one hyper wrote from the system clock.
+    for (offset, expected) in [
+        (ClockOffset::ZERO, at(NOW)),
+        (ClockOffset::ahead(TEN_MINUTES), at(NOW) + TEN_MINUTES),
+        (ClockOffset::behind(TEN_MINUTES), at(NOW) - TEN_MINUTES),
+    ] {
+        mock.set_clock_offset(offset);
+        let answers = every_kind_of_answer(&mock).await;
+        let statuses: Vec<_> = answers.iter().map(|a| a.status.as_u16()).collect();
+        assert_eq!(statuses, [200, 401, 404, 200, 503]);
+        for answer in &answers {
+            assert_eq!(date(answer), expected, "offset {offset}: {}", answer.text);
+        }
+    }
+
+    // The offset applies to the clock's time as it moves.
+    clock.advance(Duration::from_secs(90));
+    assert_eq!(
+        date(&bearer(&mock, jws::SECRET).await),
+        at(NOW) - TEN_MINUTES + Duration::from_secs(90)
+    );
+}
+
+#[tokio::test]
+async fn on_the_system_clock_the_date_follows_the_offset_too() {
+    let mock = mock_with_credentials(None).await;
+    mock.set_clock_offset(ClockOffset::ahead(TEN_MINUTES));
+    let before = SystemTime::now();
+    let answer = bearer(&mock, jws::SECRET).await;
+    let after = SystemTime::now();
+    // Whole seconds: the date may read up to a second before `before`.
+    let shown = date(&answer);
+    assert!(
+        shown + Duration::from_secs(1) > before + TEN_MINUTES,
+        "{shown:?}"
+    );
+    assert!(shown <= after + TEN_MINUTES, "{shown:?}");
+}
+
+#[tokio::test]
+async fn member_tokens_are_judged_on_the_mocks_clock_plus_its_offset() {
+    let clock = clock();
+    let mock = mock_with_credentials(Some(clock.clone())).await;
+    let grant = MemberGrant::member(PATIENT).ttl(Duration::from_secs(300));
+    // Signed on the local clock, which the mock reads before its offset.
+    let local = TokenSigner::new(jws::api_key())
+        .with_clock(clock.clone())
+        .sign(&grant)
+        .expect("signs");
+    assert_accepted(&bearer(&mock, local.as_str()).await, PrincipalKind::Member);
+
+    // Source 10 minutes ahead: the 5-minute token ended before Source's now.
+    mock.set_clock_offset(ClockOffset::ahead(TEN_MINUTES));
+    let answer = bearer(&mock, local.as_str()).await;
+    assert_unauthorized(&answer, "token_expired");
+    assert_no_echo(&answer, local.as_str());
+
+    // Source 10 minutes behind: `iat` is 10 minutes in Source's future, past the
+    // verifier's 30-second leeway, and the verifier refuses it as invalid.
+    mock.set_clock_offset(ClockOffset::behind(TEN_MINUTES));
+    let answer = bearer(&mock, local.as_str()).await;
+    assert_unauthorized(&answer, "invalid_token");
+    assert_no_echo(&answer, local.as_str());
+
+    // Signed on Source's time, the same grant passes either way.
+    for offset in [
+        ClockOffset::ahead(TEN_MINUTES),
+        ClockOffset::behind(TEN_MINUTES),
+    ] {
+        mock.set_clock_offset(offset);
+        let on_source_time = ManualClock::new(offset.apply(clock.now()));
+        let token = TokenSigner::new(jws::api_key())
+            .with_clock(on_source_time)
+            .sign(&grant)
+            .expect("signs");
+        assert_accepted(&bearer(&mock, token.as_str()).await, PrincipalKind::Member);
+    }
+
+    // Back to no offset: the local token is good again.
+    mock.set_clock_offset(ClockOffset::ZERO);
+    assert_accepted(&bearer(&mock, local.as_str()).await, PrincipalKind::Member);
+}
+
+#[cfg(feature = "application")]
+#[tokio::test]
+async fn application_tokens_are_dated_on_the_mocks_clock_plus_its_offset() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let mock = MockSource::start()
+        .await
+        .expect("mock starts")
+        .with_clock(clock());
+    mock.set_clock_offset(ClockOffset::ahead(TEN_MINUTES));
+    let token = mock
+        .application_token("app_demo1", "usr_demo1")
+        .expect("valid ids");
+    let payload = token.split('.').nth(1).expect("a payload");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+            .expect("JSON claims");
+    let iat = NOW + TEN_MINUTES.as_secs();
+    assert_eq!(
+        (claims["iat"].as_u64(), claims["exp"].as_u64()),
+        (Some(iat), Some(iat + 900))
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_key_and_its_tokens_are_refused_until_the_key_is_added_again() {
+    let mock = mock_with_credentials(None).await;
+    let token = TokenSigner::new(jws::api_key())
+        .sign(&MemberGrant::member(PATIENT))
+        .expect("signs");
+    let live_token = TokenSigner::new(live_key())
+        .sign(&MemberGrant::member(PATIENT))
+        .expect("signs");
+    assert_accepted(&bearer(&mock, token.as_str()).await, PrincipalKind::Member);
+
+    assert!(mock.revoke_api_key(jws::KEY_ID));
+    assert!(!mock.revoke_api_key(jws::KEY_ID), "already revoked");
+    assert!(!mock.revoke_api_key("key_neverAdded1"));
+    assert_unauthorized(&bearer(&mock, jws::SECRET).await, "invalid_api_key");
+    let as_basic = authorized(&mock, basic(format!("{}:", jws::SECRET))).await;
+    assert_unauthorized(&as_basic, "invalid_api_key");
+    let answer = bearer(&mock, token.as_str()).await;
+    assert_unauthorized(&answer, "unknown_key");
+    assert_no_echo(&answer, token.as_str());
+    // Other keys and their tokens are untouched.
+    assert_accepted(&bearer(&mock, LIVE_SECRET).await, PrincipalKind::ApiKey);
+    assert_accepted(
+        &bearer(&mock, live_token.as_str()).await,
+        PrincipalKind::Member,
+    );
+
+    // With every key revoked, tokens are still refused the same way.
+    assert!(mock.revoke_api_key(LIVE_KEY_ID));
+    assert_unauthorized(&bearer(&mock, live_token.as_str()).await, "unknown_key");
+
+    mock.add_api_key(&jws::api_key());
+    assert_accepted(&bearer(&mock, jws::SECRET).await, PrincipalKind::ApiKey);
+    assert_accepted(&bearer(&mock, token.as_str()).await, PrincipalKind::Member);
+    assert_unauthorized(&bearer(&mock, LIVE_SECRET).await, "invalid_api_key");
+}
+
+#[tokio::test]
+async fn fail_next_fails_exactly_that_many_requests_then_answers_normally() {
+    let mock = mock_with_credentials(None).await;
+    mock.fail_next(2, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let answers = [
+        bearer(&mock, jws::SECRET).await,
+        bearer(&mock, jws::SECRET).await,
+        bearer(&mock, jws::SECRET).await,
+    ];
+    for answer in &answers[..2] {
+        assert_rejected(
+            answer,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "unavailable",
+        );
+    }
+    assert_accepted(&answers[2], PrincipalKind::ApiKey);
+
+    let requests = mock.requests();
+    let injected = Outcome::Injected {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "unavailable".to_owned(),
+    };
+    assert_eq!(requests.len(), 3, "failed requests are recorded too");
+    for request in &requests[..2] {
+        assert_eq!(request.outcome, injected);
+        assert_eq!(request.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(request.principal(), None);
+        // Which credential came is still known, so a retry can be told apart.
+        assert_eq!(request.credential, Some(mock.fingerprint(jws::SECRET)));
+    }
+    assert!(matches!(requests[2].outcome, Outcome::Authenticated(_)));
+    assert_eq!(
+        answers[0].body["request_id"],
+        requests[0].request_id.as_str()
+    );
+}
+
+#[tokio::test]
+async fn an_injected_failure_comes_before_the_credential_check() {
+    let mock = mock_with_credentials(None).await;
+    mock.fail_next(1, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let answer = get(&mock, &[]).await;
+    assert_rejected(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "api_error",
+        "unavailable",
+    );
+    assert_unauthorized(&get(&mock, &[]).await, "missing_authorization");
+
+    // An injected 401 reads as Source's: its type, and the schemes to use.
+    mock.fail_next(1, StatusCode::UNAUTHORIZED, "token_revoked");
+    let answer = bearer(&mock, jws::SECRET).await;
+    assert_unauthorized(&answer, "token_revoked");
+    assert_no_echo(&answer, jws::SECRET);
+    assert_accepted(&bearer(&mock, jws::SECRET).await, PrincipalKind::ApiKey);
+}
+
+#[tokio::test]
+async fn fail_next_replaces_the_failures_still_owed() {
+    let mock = mock_with_credentials(None).await;
+    mock.fail_next(5, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    mock.fail_next(1, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let answer = bearer(&mock, jws::SECRET).await;
+    assert_rejected(
+        &answer,
+        StatusCode::TOO_MANY_REQUESTS,
+        "invalid_request_error",
+        "rate_limited",
+    );
+    assert_accepted(&bearer(&mock, jws::SECRET).await, PrincipalKind::ApiKey);
+
+    mock.fail_next(3, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    mock.fail_next(0, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_accepted(&bearer(&mock, jws::SECRET).await, PrincipalKind::ApiKey);
 }

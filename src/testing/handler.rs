@@ -3,17 +3,19 @@
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, DATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use serde::Serialize;
 
 use super::canned::{CannedResponse, CannedResponses};
+use super::failure::{FailNext, Failure};
 use super::parse_authorization;
 use super::record::{MAX_RECORDED_BODY, Outcome, Principal, RecordedRequest, TokenFingerprint};
 use super::registry::Registry;
@@ -30,6 +32,7 @@ pub(crate) struct Shared {
     responses: RwLock<CannedResponses>,
     requests: Mutex<Vec<RecordedRequest>>,
     observer: RwLock<Option<Observer>>,
+    fail_next: Mutex<Option<FailNext>>,
     requests_seen: AtomicU64,
     /// Keys the fingerprint hash with per-mock random keys.
     fingerprints: RandomState,
@@ -52,6 +55,7 @@ impl Shared {
             responses: RwLock::default(),
             requests: Mutex::new(Vec::new()),
             observer: RwLock::default(),
+            fail_next: Mutex::default(),
             requests_seen: AtomicU64::new(0),
             fingerprints: RandomState::new(),
         }
@@ -68,6 +72,22 @@ impl Shared {
             .observer
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(observer);
+    }
+
+    pub(crate) fn set_fail_next(&self, fail_next: FailNext) {
+        *self
+            .fail_next
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(fail_next);
+    }
+
+    /// The failure the request arriving now gets, if any is owed.
+    fn injected_failure(&self) -> Option<Failure> {
+        self.fail_next
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .and_then(FailNext::take)
     }
 
     // Each update under these locks is one step, so even a poisoned lock holds
@@ -116,10 +136,11 @@ impl Shared {
     }
 }
 
-/// Answers every request: the credential first, whatever the method and path;
-/// then the canned response registered for the method and path, or, for an
-/// unregistered `GET /v1/…`, who the request was authenticated as; anything else
-/// is 404.
+/// Answers every request: an injected failure first, if one is owed; then the
+/// credential, whatever the method and path; then the canned response registered
+/// for the method and path, or, for an unregistered `GET /v1/…`, who the request
+/// was authenticated as; anything else is 404. Every answer is dated on the mock's
+/// clock.
 pub(crate) async fn answer(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -128,33 +149,30 @@ pub(crate) async fn answer(
     body: Body,
 ) -> Response {
     let request_id = shared.next_request_id();
+    // Counted as the request arrives, so "the next N" are the next N to arrive.
+    let injected = shared.injected_failure();
     let (body, body_truncated) = read_capped(body).await;
     let path = uri.path();
     let presented = authorization(&headers)
         .and_then(|value| parse_authorization(value).map_err(Rejection::from));
+    // Fingerprinted even when failed on purpose, so a test can tell which token
+    // a client sent, and which it sent again after the failure.
     let credential = presented
         .as_ref()
         .ok()
         .map(|presented| shared.fingerprint(presented.credential()));
-    let result = presented
-        .and_then(|presented| {
-            shared
-                .registry()
-                .authenticate(&presented, || live_mode(&headers))
-        })
-        .and_then(|principal| shared.reply(&method, path, principal));
-    let (status, outcome) = match &result {
-        Ok(reply) => (
-            reply.status(),
-            Outcome::Authenticated(reply.principal.clone()),
-        ),
-        Err(rejection) => (
-            rejection.status,
-            Outcome::Rejected {
-                status: rejection.status,
-                code: rejection.code,
-            },
-        ),
+    let (outcome, response) = match injected {
+        Some(failure) => failure.answer(&request_id),
+        None => {
+            let result = presented
+                .and_then(|presented| {
+                    shared
+                        .registry()
+                        .authenticate(&presented, || live_mode(&headers))
+                })
+                .and_then(|principal| shared.reply(&method, path, principal));
+            settle(result, path, &request_id)
+        }
     };
     shared.record(RecordedRequest {
         method,
@@ -162,28 +180,50 @@ pub(crate) async fn answer(
         query: uri.query().map(str::to_owned),
         body,
         body_truncated,
-        request_id: request_id.clone(),
-        status,
+        request_id,
+        status: response.status(),
         outcome,
         credential,
     });
+    let now = shared.registry().now();
+    dated(response, now)
+}
+
+/// What an authenticated or rejected request is recorded as, and its answer.
+fn settle(result: Result<Reply, Rejection>, path: &str, request_id: &str) -> (Outcome, Response) {
     match result {
-        Ok(Reply {
-            canned: Some(canned),
-            ..
-        }) => (canned.status(), Json(canned.body())).into_response(),
-        Ok(Reply {
-            principal,
-            canned: None,
-        }) => Json(PrincipalBody {
-            object: "principal",
-            principal: &principal,
-            path,
-            request_id: &request_id,
-        })
-        .into_response(),
-        Err(rejection) => rejection.into_response(&request_id),
+        Ok(reply) => {
+            let response = reply.response(path, request_id);
+            (Outcome::Authenticated(reply.principal), response)
+        }
+        Err(rejection) => {
+            let outcome = Outcome::Rejected {
+                status: rejection.status,
+                code: rejection.code,
+            };
+            (outcome, rejection.into_response(request_id))
+        }
     }
+}
+
+/// `response` with `Date` set to `now`, the mock's time. hyper writes a `Date` of
+/// the system clock only into a response that has none, so this one is sent.
+fn dated(mut response: Response, now: SystemTime) -> Response {
+    // An HTTP date is plain ASCII, so it always makes a header value.
+    if let Ok(date) = HeaderValue::try_from(http_date(now)) {
+        response.headers_mut().insert(DATE, date);
+    }
+    response
+}
+
+/// The last second an HTTP date holds: 9999-12-31 23:59:59 UTC.
+const LAST_HTTP_DATE: Duration = Duration::from_secs(253_402_300_799);
+
+/// `time` as an HTTP date, held to the years 1970 to 9999 that the format (and
+/// `httpdate`, which panics outside them) can write.
+fn http_date(time: SystemTime) -> String {
+    let time = time.clamp(UNIX_EPOCH, UNIX_EPOCH + LAST_HTTP_DATE);
+    httpdate::fmt_http_date(time)
 }
 
 /// An authenticated request's answer: a canned response, or the principal itself.
@@ -193,10 +233,17 @@ struct Reply {
 }
 
 impl Reply {
-    fn status(&self) -> StatusCode {
-        self.canned
-            .as_ref()
-            .map_or(StatusCode::OK, CannedResponse::status)
+    fn response(&self, path: &str, request_id: &str) -> Response {
+        match &self.canned {
+            Some(canned) => (canned.status(), Json(canned.body())).into_response(),
+            None => Json(PrincipalBody {
+                object: "principal",
+                principal: &self.principal,
+                path,
+                request_id,
+            })
+            .into_response(),
+        }
     }
 }
 
@@ -297,5 +344,40 @@ fn one_header<'a>(
     match (values.next(), values.next()) {
         (value, None) => Ok(value),
         _ => Err(TooMany),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_are_whole_seconds_in_imf_fixdate() {
+        let time = UNIX_EPOCH + Duration::from_millis(1_700_000_000_900);
+        assert_eq!(http_date(time), "Tue, 14 Nov 2023 22:13:20 GMT");
+    }
+
+    #[test]
+    fn times_an_http_date_cannot_hold_are_held_to_its_range_not_a_panic() {
+        let before_1970 = UNIX_EPOCH - Duration::from_secs(600);
+        assert_eq!(http_date(before_1970), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let last = UNIX_EPOCH + LAST_HTTP_DATE;
+        assert_eq!(http_date(last), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(
+            http_date(last + Duration::from_secs(1)),
+            "Fri, 31 Dec 9999 23:59:59 GMT"
+        );
+    }
+
+    #[test]
+    fn a_response_is_dated_once_replacing_any_date_it_had() {
+        let mut response = StatusCode::OK.into_response();
+        response.headers_mut().insert(
+            DATE,
+            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+        );
+        let response = dated(response, UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let dates: Vec<_> = response.headers().get_all(DATE).iter().collect();
+        assert_eq!(dates, ["Tue, 14 Nov 2023 22:13:20 GMT"]);
     }
 }

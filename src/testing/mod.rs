@@ -3,7 +3,8 @@
 //!
 //! [`MockSource`] stands in for Source on `127.0.0.1`. It accepts the API keys,
 //! user tokens and member tokens you register, checks the credential of every
-//! request first, whatever its method and path, and then answers:
+//! request first, whatever its method and path (unless told to
+//! [fail it](#making-mocksource-misbehave)), and then answers:
 //!
 //! - with the [`CannedResponse`] registered for the request's method and exact path
 //!   ([`MockSource::respond`]), if the principal may see it;
@@ -108,10 +109,74 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Making MockSource misbehave
+//!
+//! Source in production is not the lab's: its clock can be minutes off the
+//! client's, a key can be revoked while the app runs, and Source can fail. A
+//! running mock plays each on request, so a client's handling can be tested:
+//!
+//! - [`MockSource::set_clock_offset`] runs the mock's clock ahead of or behind the
+//!   one it reads: every response's `Date` shows that time, and member tokens'
+//!   `exp` and `iat` are judged on it;
+//! - [`MockSource::revoke_api_key`] refuses a key (401 `invalid_api_key`) and the
+//!   member tokens it signed (401 `unknown_key`) until it is added again;
+//! - [`MockSource::fail_next`] fails the next requests with a status and a code.
+//!
+//! An injected failure comes first, before the credential is looked at; then
+//! the credential; then the answer. Each error comes in Source's error body.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use http::{Request, StatusCode, header};
+//! use http_body_util::Empty;
+//! use hyper::body::Bytes;
+//! use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+//! use source_auth::testing::{ManualClock, MockSource, Outcome};
+//! use source_auth::{ApiKey, ClockOffset};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), source_auth::BoxError> {
+//! let secret = "sk_test_demo0000000000000000000000000000";
+//! let key = ApiKey::new("key_demo1", secret)?;
+//! let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+//! let source = MockSource::start().await?.with_clock(clock);
+//! source.add_api_key(&key);
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+//! let get = || {
+//!     Request::get(format!("{}/v1/members", source.base_url()))
+//!         .header(header::AUTHORIZATION, format!("Bearer {secret}"))
+//!         .body(Empty::new())
+//! };
+//!
+//! // Source's clock 10 minutes ahead of this host's (22:13:20 on the manual clock).
+//! source.set_clock_offset(ClockOffset::ahead(Duration::from_secs(600)));
+//! let response = client.request(get()?).await?;
+//! assert_eq!(response.headers()[header::DATE], "Tue, 14 Nov 2023 22:23:20 GMT");
+//!
+//! // Source down for two requests, whatever they carry, then back.
+//! source.fail_next(2, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+//! for expected in [503, 503, 200] {
+//!     assert_eq!(client.request(get()?).await?.status(), expected);
+//! }
+//!
+//! // The key revoked: 401 `invalid_api_key`, until it is added again.
+//! source.revoke_api_key(key.id());
+//! assert_eq!(client.request(get()?).await?.status(), StatusCode::UNAUTHORIZED);
+//! source.add_api_key(&key);
+//! assert_eq!(client.request(get()?).await?.status(), StatusCode::OK);
+//!
+//! let requests = source.requests();
+//! assert!(matches!(&requests[1].outcome, Outcome::Injected { code, .. } if code == "unavailable"));
+//! assert!(matches!(requests[4].outcome, Outcome::Rejected { code: "invalid_api_key", .. }));
+//! # Ok(())
+//! # }
+//! ```
 
 #[cfg(feature = "application")]
 mod application;
 mod canned;
+mod failure;
 mod handler;
 mod record;
 mod registry;

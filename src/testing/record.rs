@@ -68,6 +68,14 @@ pub enum Outcome {
         /// The `code` in the error body, such as `token_expired`.
         code: &'static str,
     },
+    /// Failed on purpose by [`MockSource::fail_next`](super::MockSource::fail_next),
+    /// before its credential was looked at: nothing is known about who sent it.
+    Injected {
+        /// The status the test asked for.
+        status: StatusCode,
+        /// The `code` the test asked for, as sent in the error body.
+        code: String,
+    },
 }
 
 /// One request MockSource received, as kept for assertions: never its
@@ -103,7 +111,7 @@ impl RecordedRequest {
     pub fn principal(&self) -> Option<&Principal> {
         match &self.outcome {
             Outcome::Authenticated(principal) => Some(principal),
-            Outcome::Rejected { .. } => None,
+            Outcome::Rejected { .. } | Outcome::Injected { .. } => None,
         }
     }
 }

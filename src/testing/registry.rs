@@ -2,12 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use subtle::ConstantTimeEq;
 
 use crate::clock::Clock;
 use crate::credential::{ApiKey, KeyMode, UserToken};
 use crate::member::TokenVerifier;
+use crate::skew::ClockOffset;
 
 use super::record::{Principal, PrincipalKind};
 use super::rejection::Rejection;
@@ -39,13 +41,18 @@ pub struct Relationship<'a> {
     pub caregiver: &'a str,
 }
 
-/// Lets the verifier share the mock's clock, which tests may move by hand.
+/// The mock's time: the clock it reads, which tests may move by hand, plus the
+/// offset a test set to play a Source whose clock is off. The verifier reads this
+/// too, so `exp` and `iat` are judged on the time the `Date` header shows.
 #[derive(Debug, Clone)]
-struct SharedClock(Arc<dyn Clock>);
+struct MockClock {
+    clock: Arc<dyn Clock>,
+    offset: ClockOffset,
+}
 
-impl Clock for SharedClock {
-    fn now(&self) -> std::time::SystemTime {
-        self.0.now()
+impl Clock for MockClock {
+    fn now(&self) -> SystemTime {
+        self.offset.apply(self.clock.now())
     }
 }
 
@@ -56,8 +63,9 @@ pub(crate) struct Registry {
     user_tokens: Vec<UserToken>,
     /// Keyed by (subject, caregiver).
     relationships: HashMap<(String, String), RelationshipStatus>,
-    clock: SharedClock,
-    /// Rebuilt whenever a key is added, so it always knows every key.
+    clock: MockClock,
+    /// Rebuilt whenever a key or the time changes, so it knows exactly the
+    /// registered keys and reads the mock's time.
     verifier: Option<TokenVerifier>,
     #[cfg(feature = "application")]
     pub(crate) applications: super::application::Applications,
@@ -65,7 +73,10 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
-        let clock = SharedClock(clock);
+        let clock = MockClock {
+            clock,
+            offset: ClockOffset::ZERO,
+        };
         Self {
             api_keys: Vec::new(),
             user_tokens: Vec::new(),
@@ -77,22 +88,43 @@ impl Registry {
         }
     }
 
+    /// Reads `clock` from now on; the offset stays.
     pub(crate) fn set_clock(&mut self, clock: Arc<dyn Clock>) {
-        self.clock = SharedClock(clock);
+        self.clock.clock = clock;
         self.rebuild_verifier();
     }
 
-    /// The mock's time.
-    #[cfg(feature = "application")]
-    pub(crate) fn now(&self) -> std::time::SystemTime {
+    /// Runs `offset` away from the clock, replacing any offset set before.
+    pub(crate) fn set_clock_offset(&mut self, offset: ClockOffset) {
+        self.clock.offset = offset;
+        self.rebuild_verifier();
+    }
+
+    /// The mock's time: its clock plus the offset.
+    pub(crate) fn now(&self) -> SystemTime {
         self.clock.now()
     }
 
     /// Adds `key`, replacing any key with the same id.
     pub(crate) fn add_api_key(&mut self, key: &ApiKey) {
-        self.api_keys.retain(|known| known.id() != key.id());
+        self.remove_api_key(key.id());
         self.api_keys.push(key.clone());
         self.rebuild_verifier();
+    }
+
+    /// Forgets the key `key_id`, as Source forgets a revoked key: whether it was known.
+    pub(crate) fn revoke_api_key(&mut self, key_id: &str) -> bool {
+        let revoked = self.remove_api_key(key_id);
+        self.rebuild_verifier();
+        revoked
+    }
+
+    /// Whether a key `key_id` was there to remove. The verifier still knows it
+    /// until the caller rebuilds it.
+    fn remove_api_key(&mut self, key_id: &str) -> bool {
+        let before = self.api_keys.len();
+        self.api_keys.retain(|known| known.id() != key_id);
+        self.api_keys.len() != before
     }
 
     /// The verifier knows every key and reads the mock's clock.

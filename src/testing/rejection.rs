@@ -59,25 +59,53 @@ impl Rejection {
 
     /// The error body with this request's id; 401s also say which schemes work.
     pub(crate) fn into_response(self, request_id: &str) -> Response {
-        let body =
-            SourceErrorBody::new(self.kind, self.code, &self.message, Some(request_id)).to_json();
-        let mut response = (
+        error_response(
             self.status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
+            SourceErrorBody::new(self.kind, self.code, &self.message, Some(request_id)),
         )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer realm="source", Basic realm="source""#),
-            );
-        }
-        response
     }
+}
+
+/// The answer to a request that [`MockSource::fail_next`](super::MockSource::fail_next)
+/// failed: its status, and Source's error body with its code and a `type` that
+/// fits the status.
+pub(crate) fn injected_failure(status: StatusCode, code: &str, request_id: &str) -> Response {
+    let message = "MockSource was told to fail this request";
+    error_response(
+        status,
+        SourceErrorBody::new(error_type(status), code, message, Some(request_id)),
+    )
+}
+
+/// Source's error `type` for `status`: the types MockSource's own errors use for
+/// 401, 403 and other 4xx, and `api_error` (Source's server-side type) otherwise.
+fn error_type(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "authentication_error",
+        StatusCode::FORBIDDEN => "authorization_error",
+        status if status.is_client_error() => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
+/// `status` with `body` as JSON; 401s also say which schemes work.
+fn error_response(status: StatusCode, body: SourceErrorBody<'_>) -> Response {
+    let mut response = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.to_json(),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer realm="source", Basic realm="source""#),
+        );
+    }
+    response
 }
 
 impl From<ParseError> for Rejection {
@@ -97,5 +125,24 @@ impl From<Error> for Rejection {
         };
         // The verifier's messages name what is wrong, never the token.
         Self::authentication(code, err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_injected_failures_type_follows_its_status() {
+        for (status, kind) in [
+            (StatusCode::UNAUTHORIZED, "authentication_error"),
+            (StatusCode::FORBIDDEN, "authorization_error"),
+            (StatusCode::TOO_MANY_REQUESTS, "invalid_request_error"),
+            (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            (StatusCode::SERVICE_UNAVAILABLE, "api_error"),
+            (StatusCode::INTERNAL_SERVER_ERROR, "api_error"),
+        ] {
+            assert_eq!(error_type(status), kind, "{status}");
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use http::Method;
+use http::{Method, StatusCode};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -16,8 +16,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::credential::{ApiKey, UserToken};
 use crate::error::Result;
 use crate::member::MemberGrant;
+use crate::skew::ClockOffset;
 
 use super::canned::CannedResponse;
+use super::failure::FailNext;
 use super::handler::{Observer, Shared, answer};
 use super::record::{RecordedRequest, TokenFingerprint};
 use super::registry::{Registry, Relationship, RelationshipStatus};
@@ -104,6 +106,16 @@ impl MockSource {
         self
     }
 
+    /// Runs the mock's clock `offset` away from the clock it reads (the system
+    /// clock, or the one from [`with_clock`](Self::with_clock)), as a Source whose
+    /// clock is off from the client's; replaces any offset set before.
+    ///
+    /// Every response's `Date` header shows that time; member tokens' `exp` and
+    /// `iat` are checked, and application tokens dated, against it.
+    pub fn set_clock_offset(&self, offset: ClockOffset) {
+        self.shared.registry_mut().set_clock_offset(offset);
+    }
+
     /// `http://127.0.0.1:<port>`, with no trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
@@ -118,6 +130,17 @@ impl MockSource {
     /// Replaces a key with the same id. Live mode follows the key's prefix.
     pub fn add_api_key(&self, key: &ApiKey) {
         self.shared.registry_mut().add_api_key(key);
+    }
+
+    /// Revokes the API key `key_id` (`key_…`), as a key revoked at Source: from
+    /// now on its secret gets 401 `invalid_api_key` and member tokens it signed get
+    /// 401 `unknown_key`, as if it had never been added. [`add_api_key`](Self::add_api_key)
+    /// with the key accepts it again. Returns whether such a key was registered.
+    ///
+    /// Named by id, as Source names a key, so a test that knows only the `kid` of
+    /// a token or a [`Principal::key_id`](super::Principal::key_id) can revoke it.
+    pub fn revoke_api_key(&self, key_id: &str) -> bool {
+        self.shared.registry_mut().revoke_api_key(key_id)
     }
 
     /// Accepts `token` as Bearer. Live mode comes from each request's
@@ -179,6 +202,20 @@ impl MockSource {
     /// ```
     pub fn respond(&self, method: Method, path: &str, response: CannedResponse) -> Result<()> {
         self.shared.responses_mut().insert(method, path, response)
+    }
+
+    /// Fails the next `n` requests to arrive, whatever their method, path and
+    /// credential, with `status` and Source's error body with `code`; replaces
+    /// any failures still owed (`n` = 0 cancels them).
+    ///
+    /// The failure comes before the credential is checked, as a Source that is
+    /// down answers. `status` is sent as given, so give a 4xx or 5xx; the error
+    /// `type` follows it: `authentication_error` for 401, `authorization_error`
+    /// for 403, `invalid_request_error` for other 4xx, `api_error` otherwise. Each
+    /// failed request is recorded, with [`Outcome::Injected`](super::Outcome::Injected)
+    /// and a fingerprint of its credential, if it had one.
+    pub fn fail_next(&self, n: usize, status: StatusCode, code: &str) {
+        self.shared.set_fail_next(FailNext::new(n, status, code));
     }
 
     /// Calls `observer` with each request as it is recorded, after MockSource
