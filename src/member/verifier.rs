@@ -1,5 +1,8 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -38,8 +41,10 @@ use super::{MAX_TOKEN_LEN, MemberClaims};
 /// ```
 #[derive(Clone)]
 pub struct TokenVerifier {
-    /// A verifier holds a handful of keys, so a scan is quickest.
-    keys: Vec<VerifyingKey>,
+    /// Shared by every clone, so [`set_keys`](Self::set_keys) reaches them all;
+    /// read without a lock. A verifier holds a handful of keys, so a scan is
+    /// quickest.
+    keys: Arc<ArcSwap<Vec<VerifyingKey>>>,
     time: TimeRules,
 }
 
@@ -49,24 +54,41 @@ impl TokenVerifier {
     /// Refuses an empty `keys` ([`ErrorKind::NoVerificationKeys`]): such a
     /// verifier would turn every token away.
     pub fn new(keys: impl IntoIterator<Item = ApiKey>) -> Result<Self> {
-        let keys: Vec<_> = keys
-            .into_iter()
-            .map(|key| VerifyingKey {
-                id: key.id().into(),
-                header: hs256::header_segment(key.id()).into(),
-                mac: key.mac().clone(),
-            })
-            .collect();
-        if keys.is_empty() {
-            return Err(Error::new(
-                ErrorKind::NoVerificationKeys,
-                "a TokenVerifier needs at least one API key to verify member tokens with",
-            ));
-        }
         Ok(Self {
-            keys,
+            keys: Arc::new(ArcSwap::from_pointee(verifying_keys(keys)?)),
             time: TimeRules::default(),
         })
+    }
+
+    /// Replaces the keys this verifier and every clone of it accept, while they
+    /// run: during a rotation, first both the old and the new key, then the new
+    /// one alone once the old one's tokens have expired (see
+    /// [`RotatingKey`](crate::RotatingKey)). Verifications in flight finish with
+    /// the keys they started with.
+    ///
+    /// Refuses an empty `keys` ([`ErrorKind::NoVerificationKeys`]) and keeps the
+    /// keys it had.
+    ///
+    /// ```
+    /// use source_auth::{ApiKey, ErrorKind, MemberGrant, TokenSigner, TokenVerifier};
+    ///
+    /// let old = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+    /// let new = ApiKey::new("key_1FjqtVw3zSGyzoIti", "sk_test_5fD40IrkuMXkzEbsku2aeq8ed11111111")?;
+    /// let verifier = TokenVerifier::new([old.clone()])?;
+    /// let in_a_handler = verifier.clone();
+    ///
+    /// verifier.set_keys([old, new.clone()])?;
+    /// let token = TokenSigner::new(new.clone()).sign(&MemberGrant::member("mem_1"))?;
+    /// assert!(in_a_handler.verify(token.as_str()).is_ok());
+    ///
+    /// verifier.set_keys([new])?;
+    /// assert_eq!(verifier.set_keys([]).unwrap_err().kind(), ErrorKind::NoVerificationKeys);
+    /// assert!(in_a_handler.verify(token.as_str()).is_ok());
+    /// # Ok::<(), source_auth::Error>(())
+    /// ```
+    pub fn set_keys(&self, keys: impl IntoIterator<Item = ApiKey>) -> Result<()> {
+        self.keys.store(Arc::new(verifying_keys(keys)?));
+        Ok(())
     }
 
     /// How long after `exp` (and before `nbf` or `iat`) a token is still accepted,
@@ -114,7 +136,7 @@ impl TokenVerifier {
     }
 
     /// Checks `token` and returns its claims and the id of the key that signed it.
-    pub(crate) fn verify_with_key_id(&self, token: &str) -> Result<(MemberClaims, &str)> {
+    pub(crate) fn verify_with_key_id(&self, token: &str) -> Result<(MemberClaims, Arc<str>)> {
         let (parts, key_id) = self.signed(token)?;
         let claims: ClaimsIn = parts.claims().map_err(malformed)?;
         let claims = self.check_claims(claims)?;
@@ -122,7 +144,7 @@ impl TokenVerifier {
     }
 
     /// The parts of `token` and the id of the key that signed it.
-    fn signed<'t>(&self, token: &'t str) -> Result<(Parts<'t>, &str)> {
+    fn signed<'t>(&self, token: &'t str) -> Result<(Parts<'t>, Arc<str>)> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::new(
                 ErrorKind::TokenTooLarge,
@@ -130,8 +152,9 @@ impl TokenVerifier {
             ));
         }
         let parts = Parts::split(token).map_err(malformed)?;
-        let kid = self.key_id(&parts)?;
-        let mut candidates = self.keys.iter().filter(|key| *key.id == *kid).peekable();
+        let keys = self.keys.load();
+        let kid = key_id(&keys, &parts)?;
+        let mut candidates = keys.iter().filter(|key| *key.id == *kid).peekable();
         if candidates.peek().is_none() {
             return Err(Error::new(
                 ErrorKind::UnknownKey,
@@ -142,21 +165,7 @@ impl TokenVerifier {
         let key = candidates
             .find(|key| hs256::verify(&parts, &key.mac).is_ok())
             .ok_or_else(|| malformed(Malformed::Signature))?;
-        Ok((parts, &key.id))
-    }
-
-    /// The token's `kid`, from a header that must be HS256 with no `crit`.
-    fn key_id<'a>(&'a self, parts: &Parts<'_>) -> Result<std::borrow::Cow<'a, str>> {
-        // The exact header this crate (and Source's Node client) writes for a key is
-        // recognised without decoding: it says HS256, that `kid`, and nothing else.
-        if let Some(key) = self.keys.iter().find(|key| *key.header == *parts.header) {
-            return Ok(std::borrow::Cow::Borrowed(&key.id));
-        }
-        let mut buffer = [0; jws::MAX_HEADER_BYTES];
-        let header = parts.header(&mut buffer).map_err(malformed)?;
-        header.require_alg(HS256).map_err(malformed)?;
-        let kid = header.kid.ok_or_else(|| malformed(Malformed::NoKeyId))?;
-        Ok(std::borrow::Cow::Owned(kid.into_owned()))
+        Ok((parts, key.id.clone()))
     }
 
     fn check_claims(&self, claims: ClaimsIn) -> Result<MemberClaims> {
@@ -190,10 +199,42 @@ struct ClaimsIn {
     nbf: Option<u64>,
 }
 
+/// The token's `kid`, from a header that must be HS256 with no `crit`.
+fn key_id<'a>(keys: &'a [VerifyingKey], parts: &Parts<'_>) -> Result<Cow<'a, str>> {
+    // The exact header this crate (and Source's Node client) writes for a key is
+    // recognised without decoding: it says HS256, that `kid`, and nothing else.
+    if let Some(key) = keys.iter().find(|key| *key.header == *parts.header) {
+        return Ok(Cow::Borrowed(&key.id));
+    }
+    let mut buffer = [0; jws::MAX_HEADER_BYTES];
+    let header = parts.header(&mut buffer).map_err(malformed)?;
+    header.require_alg(HS256).map_err(malformed)?;
+    let kid = header.kid.ok_or_else(|| malformed(Malformed::NoKeyId))?;
+    Ok(Cow::Owned(kid.into_owned()))
+}
+
+/// `keys` made ready to verify with; at least one.
+fn verifying_keys(keys: impl IntoIterator<Item = ApiKey>) -> Result<Vec<VerifyingKey>> {
+    let keys: Vec<_> = keys
+        .into_iter()
+        .map(|key| VerifyingKey {
+            id: key.id().into(),
+            header: hs256::header_segment(key.id()).into(),
+            mac: key.mac().clone(),
+        })
+        .collect();
+    if keys.is_empty() {
+        return Err(Error::new(
+            ErrorKind::NoVerificationKeys,
+            "a TokenVerifier needs at least one API key to verify member tokens with",
+        ));
+    }
+    Ok(keys)
+}
+
 /// A key a verifier accepts, as an id and a keyed MAC.
-#[derive(Clone)]
 struct VerifyingKey {
-    id: Box<str>,
+    id: Arc<str>,
     /// The header segment of tokens this crate signs with the key.
     header: Box<str>,
     mac: HmacSha256,
@@ -221,7 +262,12 @@ impl fmt::Debug for TokenVerifier {
         f.debug_struct("TokenVerifier")
             .field(
                 "key_ids",
-                &self.keys.iter().map(|key| &*key.id).collect::<Vec<_>>(),
+                &self
+                    .keys
+                    .load()
+                    .iter()
+                    .map(|key| &*key.id)
+                    .collect::<Vec<_>>(),
             )
             .field("time", &self.time)
             .finish()

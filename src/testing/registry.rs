@@ -201,7 +201,7 @@ impl Registry {
         let key = self
             .api_keys
             .iter()
-            .find(|key| key.id() == key_id)
+            .find(|key| key.id() == &*key_id)
             .ok_or_else(unknown_key)?;
         let kind = match claims.act.as_deref() {
             None => PrincipalKind::Member,
