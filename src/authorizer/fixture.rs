@@ -135,6 +135,15 @@ impl Fixture {
         claims["exp"].as_u64().unwrap()
     }
 
+    /// The `kid` in `header`'s token.
+    pub(super) fn kid(&self, header: &HeaderValue) -> String {
+        let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
+        let segment = jwt.split('.').next().unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    }
+
     pub(super) fn now_secs(&self) -> u64 {
         crate::clock::unix_seconds(self.clock.now()).unwrap()
     }
@@ -232,6 +241,83 @@ mod tests {
                 store.send_refused(&grant).unwrap_err().kind(),
                 ErrorKind::Signing
             );
+        }
+    }
+
+    /// Source's clock is an input to the one rule: a token Source already sees as
+    /// due is replaced, and tokens are minted on Source's time.
+    #[test]
+    fn a_token_is_judged_and_minted_on_sources_clock() {
+        for store in both() {
+            let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+            let first = store.send(&grant).expect("minted");
+            assert_eq!(store.exp(&first), store.now_secs() + 300);
+            // Source turns out to be 10 minutes ahead: by its clock the token has expired.
+            let local = store.clock.now();
+            store
+                .source_clock
+                .observe(local, local, local + 10 * MINUTE);
+            let second = store.send(&grant).expect("minted on Source's time");
+            assert_ne!(second, first);
+            assert_eq!(store.exp(&second), store.now_secs() + 600 + 300);
+            assert_eq!(store.send(&grant).unwrap(), second);
+        }
+    }
+
+    /// A token Source answered 401 to is replaced on its next use; marking an
+    /// older token never retires a newer one.
+    #[test]
+    fn a_refused_token_is_replaced_and_only_that_one() {
+        for store in both() {
+            let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+            let sign = |grant: &MemberGrant, now: Now, _| store.sign(grant, now);
+            let (first, first_id) = store.send_for_id(&grant, sign).expect("minted");
+            super::super::minted::mark_refused(first_id);
+            // A second later, so that the new token's bytes differ too.
+            store.clock.advance(SECOND);
+            let (second, second_id) = store.send_for_id(&grant, sign).expect("re-minted");
+            assert_ne!(second, first);
+            assert_ne!(second_id, first_id);
+            // A late 401 for the first token leaves the second alone.
+            super::super::minted::mark_refused(first_id);
+            assert_eq!(store.send(&grant).unwrap(), second);
+            // A refused token is not kept even when minting its successor fails.
+            super::super::minted::mark_refused(second_id);
+            assert_eq!(
+                store.send_refused(&grant).unwrap_err().kind(),
+                ErrorKind::Signing
+            );
+        }
+    }
+
+    /// After a rotation no token signed with the old key is sent again, even
+    /// when minting with the new one fails.
+    #[test]
+    fn a_rotation_retires_every_token_the_old_key_signed() {
+        let clock =
+            || ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let keys = crate::RotatingKey::new(key());
+        let signer = || TokenSigner::rotating(keys.clone());
+        let stores = [
+            Fixture::signing_with(Store::LayersOwn(TokenSlot::default()), signer(), clock()),
+            Fixture::signing_with(Store::PerRequest(GrantCache::new(16)), signer(), clock()),
+        ];
+        let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+        let before: Vec<_> = stores
+            .iter()
+            .map(|store| store.send(&grant).unwrap())
+            .collect();
+        let new_secret = "sk_test_fedcba9876543210fedcba9876543210";
+        keys.rotate(ApiKey::new("key_test2", new_secret).unwrap());
+        for (store, before) in stores.iter().zip(before) {
+            assert_eq!(
+                store.send_refused(&grant).unwrap_err().kind(),
+                ErrorKind::Signing
+            );
+            let after = store.send(&grant).unwrap();
+            assert_ne!(after, before);
+            assert_eq!(store.kid(&after), "key_test2");
+            assert_eq!(store.send(&grant).unwrap(), after);
         }
     }
 }

@@ -1,0 +1,464 @@
+//! Production resilience, end to end against a MockSource made to misbehave:
+//! Source's clock 10 minutes off either way, a one-time 401, a key revoked and
+//! rotated mid-run, and responses that must not be trusted. Over a real hyper-util
+//! client and reqwest-middleware.
+
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use source_auth::skew::ClockOffset;
+use source_auth::testing::{MockSource, Outcome, RecordedRequest, TokenFingerprint};
+use source_auth::{
+    ApiKey, Clock, MemberGrant, MemberToken, RotatingKey, SourceAuthLayer, TokenSigner,
+};
+use support::{get_with, hyper_client};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+
+const MEMBER: &str = "mem_5QW8j1oKqQjNaPk4Hv3f";
+const TEN_MINUTES: Duration = Duration::from_secs(600);
+
+fn other_key() -> ApiKey {
+    ApiKey::new(
+        "key_1FjqtVw3zSGyzoIti",
+        "sk_test_5fD40IrkuMXkzEbsku2aeq8ed11111111",
+    )
+    .expect("valid key")
+}
+
+/// Sends a GET with `grant` through `layer`, over reqwest-middleware or hyper-util.
+async fn send(
+    via_middleware: bool,
+    layer: &SourceAuthLayer,
+    url: String,
+    grant: MemberGrant,
+) -> StatusCode {
+    if via_middleware {
+        send_middleware(layer, url, grant).await
+    } else {
+        send_hyper(layer, url, grant).await
+    }
+}
+
+/// Sends a GET with `grant` through `layer` over hyper-util.
+async fn send_hyper(layer: &SourceAuthLayer, url: String, grant: MemberGrant) -> StatusCode {
+    let client = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(hyper_client());
+    let response = client.oneshot(get_with(&url, grant)).await.expect("sent");
+    response.status()
+}
+
+/// The same through reqwest-middleware.
+async fn send_middleware(layer: &SourceAuthLayer, url: String, grant: MemberGrant) -> StatusCode {
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(layer.clone())
+        .build();
+    let response = client
+        .get(url)
+        .with_extension(grant)
+        .send()
+        .await
+        .expect("sent");
+    response.status()
+}
+
+fn codes(requests: &[RecordedRequest]) -> Vec<&str> {
+    requests
+        .iter()
+        .map(|request| match &request.outcome {
+            Outcome::Authenticated(_) => "ok",
+            Outcome::Rejected { code, .. } => code,
+            Outcome::Injected { code, .. } => code,
+            _ => "other",
+        })
+        .collect()
+}
+
+fn fingerprints(requests: &[RecordedRequest]) -> Vec<TokenFingerprint> {
+    requests
+        .iter()
+        .map(|request| request.credential.expect("a credential"))
+        .collect()
+}
+
+/// With Source's clock 10 minutes ahead, a token signed on this host's clock has
+/// expired at Source; 10 minutes behind, it was issued in Source's future. The
+/// first response teaches the layer Source's clock and retires that token; the
+/// next request is signed on Source's time and accepted.
+#[tokio::test]
+async fn signs_on_sources_clock_ten_minutes_either_way() {
+    for (offset, refused_as) in [
+        (ClockOffset::ahead(TEN_MINUTES), "token_expired"),
+        (ClockOffset::behind(TEN_MINUTES), "invalid_token"),
+    ] {
+        for via_middleware in [false, true] {
+            let mock = MockSource::start().await.unwrap();
+            mock.add_api_key(&common::api_key());
+            mock.set_clock_offset(offset);
+            let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
+                .base_url(mock.base_url())
+                .unwrap();
+            let url = format!("{}/v1/members/{MEMBER}", layer.origin());
+            let grant = MemberGrant::member(MEMBER);
+            let mut statuses = Vec::new();
+            for _ in 0..3 {
+                statuses.push(send(via_middleware, &layer, url.clone(), grant.clone()).await);
+            }
+            assert_eq!(
+                statuses,
+                [StatusCode::UNAUTHORIZED, StatusCode::OK, StatusCode::OK],
+                "{offset}, middleware: {via_middleware}"
+            );
+            assert_eq!(codes(&mock.requests()), [refused_as, "ok", "ok"]);
+            // `Date` has whole seconds: the estimate is good to about a second.
+            let learned = layer.source_clock().offset();
+            let error = learned.as_secs_f64() - offset.as_secs_f64();
+            assert!(error.abs() <= 1.5, "{learned} for {offset}");
+
+            // The token endpoint's signer, given the layer's estimate, signs
+            // tokens Source accepts too.
+            let signer =
+                TokenSigner::new(common::api_key()).with_source_clock(layer.source_clock().clone());
+            let token = signer.sign(&grant).unwrap();
+            // A layer sending it judges its expiry on Source's clock too.
+            let plain = SourceAuthLayer::member_token(token)
+                .with_source_clock(layer.source_clock().clone())
+                .base_url(mock.base_url())
+                .unwrap();
+            let client = ServiceBuilder::new().layer(plain).service(hyper_client());
+            let response = client.oneshot(support::get(&url)).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{offset}");
+        }
+    }
+}
+
+/// A one-time 401 to a cached token retires it: the next request mints anew.
+/// A 401 to a token the caller made retires nothing; there is nothing to re-mint.
+#[tokio::test]
+async fn a_one_time_401_retires_the_token_sent_and_only_a_minted_one() {
+    let clock = common::clock();
+    let mock = MockSource::start().await.unwrap().with_clock(clock.clone());
+    mock.add_api_key(&common::api_key());
+    let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
+        .with_clock(clock.clone())
+        .base_url(mock.base_url())
+        .unwrap();
+    let url = format!("{}/v1/members/{MEMBER}", layer.origin());
+    let grant = MemberGrant::member(MEMBER);
+    for via_middleware in [false, true] {
+        let before = mock.requests().len();
+        let send = |grant| send(via_middleware, &layer, url.clone(), grant);
+        assert_eq!(send(grant.clone()).await, StatusCode::OK);
+        mock.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token");
+        assert_eq!(send(grant.clone()).await, StatusCode::UNAUTHORIZED);
+        // A second later, so that a new token differs from the old one.
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(send(grant.clone()).await, StatusCode::OK);
+        assert_eq!(send(grant.clone()).await, StatusCode::OK);
+        let sent = fingerprints(&mock.requests()[before..]);
+        assert_eq!(sent[0], sent[1], "the cached token, refused once");
+        assert_ne!(sent[2], sent[1], "minted anew after the 401");
+        assert_eq!(sent[3], sent[2], "and cached again");
+        clock.advance(Duration::from_secs(1));
+    }
+
+    // A caller's own token: the 401 is the caller's to handle, and the layer
+    // keeps sending what it was given.
+    let token = TokenSigner::new(common::api_key())
+        .with_clock(clock.clone())
+        .sign(&grant)
+        .unwrap();
+    let before = mock.requests().len();
+    mock.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token");
+    for expected in [StatusCode::UNAUTHORIZED, StatusCode::OK] {
+        let client = ServiceBuilder::new()
+            .layer(layer.clone())
+            .service(hyper_client());
+        let request = get_with::<MemberToken>(&url, token.clone());
+        assert_eq!(client.oneshot(request).await.unwrap().status(), expected);
+    }
+    let sent = fingerprints(&mock.requests()[before..]);
+    assert_eq!(sent[0], sent[1]);
+}
+
+/// A key revoked at Source mid-run gets 401s until the app rotates to a new key;
+/// from then on every request signs with, and sends, the new key.
+#[tokio::test]
+async fn a_revoked_key_then_a_rotation() {
+    let mock = MockSource::start().await.unwrap();
+    mock.add_api_key(&common::api_key());
+    let keys = RotatingKey::new(common::api_key());
+    let layer = SourceAuthLayer::new(keys.clone())
+        .base_url(mock.base_url())
+        .unwrap();
+    let endpoint_signer = TokenSigner::rotating(keys.clone());
+    let url = format!("{}/v1/members/{MEMBER}", layer.origin());
+    let grant = MemberGrant::member(MEMBER);
+    let as_key = || async {
+        let client = ServiceBuilder::new()
+            .layer(layer.clone())
+            .service(hyper_client());
+        client.oneshot(support::get(&url)).await.unwrap().status()
+    };
+
+    assert_eq!(as_key().await, StatusCode::OK);
+    assert_eq!(
+        send_hyper(&layer, url.clone(), grant.clone()).await,
+        StatusCode::OK
+    );
+    assert!(mock.revoke_api_key(common::KEY_ID));
+    assert_eq!(
+        send_hyper(&layer, url.clone(), grant.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(as_key().await, StatusCode::UNAUTHORIZED);
+
+    mock.add_api_key(&other_key());
+    keys.rotate(other_key());
+    assert_eq!(
+        send_hyper(&layer, url.clone(), grant.clone()).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send_middleware(&layer, url.clone(), grant.clone()).await,
+        StatusCode::OK
+    );
+    assert_eq!(as_key().await, StatusCode::OK);
+    assert_eq!(endpoint_signer.sign(&grant).unwrap().claims().sub, MEMBER);
+    assert_eq!(&*endpoint_signer.key_id(), "key_1FjqtVw3zSGyzoIti");
+
+    let requests = mock.requests();
+    assert_eq!(
+        codes(&requests),
+        [
+            "ok",
+            "ok",
+            "unknown_key",
+            "invalid_api_key",
+            "ok",
+            "ok",
+            "ok"
+        ]
+    );
+    let key_ids: Vec<_> = requests
+        .iter()
+        .filter_map(|request| request.principal()?.key_id.clone())
+        .collect();
+    assert_eq!(
+        key_ids,
+        [
+            common::KEY_ID,
+            common::KEY_ID,
+            "key_1FjqtVw3zSGyzoIti",
+            "key_1FjqtVw3zSGyzoIti",
+            "key_1FjqtVw3zSGyzoIti"
+        ]
+    );
+}
+
+/// A stand-in for the network whose responses say they came from `final_uri`
+/// (as tower-http's `FollowRedirect` records it), with this status and headers.
+fn answering(
+    final_uri: &'static str,
+    status: StatusCode,
+    headers: Vec<(&'static str, String)>,
+) -> impl Service<Request<Empty<Bytes>>, Response = Response<()>, Error = std::convert::Infallible>
+{
+    tower::service_fn(move |_: Request<Empty<Bytes>>| {
+        let mut response = Response::builder().status(status);
+        for (name, value) in &headers {
+            response = response.header(*name, value.as_str());
+        }
+        let mut response = response.body(()).unwrap();
+        response
+            .extensions_mut()
+            .insert(tower_http::follow_redirect::RequestUri(
+                final_uri.parse().unwrap(),
+            ));
+        std::future::ready(Ok(response))
+    })
+}
+
+/// Only a response from the origin the layer sends credentials to is read: one
+/// redirected elsewhere, or one a cache answered (`Age`), moves nothing.
+#[tokio::test]
+async fn only_sources_own_fresh_responses_are_read() {
+    let clock = common::clock();
+    let far_ahead = httpdate::fmt_http_date(clock.now() + TEN_MINUTES);
+    let date = vec![("date", far_ahead.clone())];
+    let cached = vec![("date", far_ahead), ("age", "30".to_owned())];
+    let layer = || {
+        SourceAuthLayer::member(
+            TokenSigner::new(common::api_key()),
+            MemberGrant::member(MEMBER),
+        )
+        .with_clock(clock.clone())
+    };
+    let request = || support::get("https://api.sourcehealth.com/v1/members");
+
+    for (final_uri, headers, learns) in [
+        ("https://elsewhere.example/v1/members", date.clone(), false),
+        ("https://api.sourcehealth.com/v1/members", cached, false),
+        ("https://API.sourcehealth.com:443/v1/members", date, true),
+    ] {
+        let layer = layer();
+        let described = format!("{final_uri} {headers:?}");
+        let mut service = layer.layer(answering(final_uri, StatusCode::OK, headers));
+        service
+            .ready()
+            .await
+            .unwrap()
+            .call(request())
+            .await
+            .unwrap();
+        let offset = layer.source_clock().offset();
+        assert_eq!(offset != ClockOffset::ZERO, learns, "{described}: {offset}");
+    }
+}
+
+/// A 401 redirected in from another origin retires nothing; one from Source does.
+#[tokio::test]
+async fn only_sources_401_retires_a_token() {
+    let clock = common::clock();
+    let tokens_sent = |final_uri: &'static str| {
+        let clock = clock.clone();
+        async move {
+            let layer = SourceAuthLayer::member(
+                TokenSigner::new(common::api_key()),
+                MemberGrant::member(MEMBER),
+            )
+            .with_clock(clock.clone());
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let recorder = {
+                let seen = seen.clone();
+                tower::service_fn(move |request: Request<Empty<Bytes>>| {
+                    seen.lock()
+                        .unwrap()
+                        .push(request.headers()["authorization"].clone());
+                    let mut response = Response::builder()
+                        .status(StatusCode::UNAUTHORIZED)
+                        .body(())
+                        .unwrap();
+                    response
+                        .extensions_mut()
+                        .insert(tower_http::follow_redirect::RequestUri(
+                            final_uri.parse().unwrap(),
+                        ));
+                    async { Ok::<_, std::convert::Infallible>(response) }
+                })
+            };
+            let mut service = layer.layer(recorder);
+            for _ in 0..2 {
+                let request = support::get("https://api.sourcehealth.com/v1/members");
+                service.ready().await.unwrap().call(request).await.unwrap();
+                clock.advance(Duration::from_secs(1));
+            }
+            let seen = seen.lock().unwrap().clone();
+            seen
+        }
+    };
+    let elsewhere = tokens_sent("https://elsewhere.example/v1/members").await;
+    assert_eq!(elsewhere[0], elsewhere[1]);
+    let from_source = tokens_sent("https://api.sourcehealth.com/v1/members").await;
+    assert_ne!(from_source[0], from_source[1]);
+}
+
+/// Many tasks and members while Source's clock moves and the key rotates: every
+/// token Source accepts was for the member its request asked for, every request
+/// succeeds after at most a few 401s, and the counts are reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stress_skew_and_rotation_while_requests_run() {
+    const TASKS: usize = 16;
+    const MEMBERS: usize = 40;
+    const REQUESTS_PER_TASK: usize = 60;
+    const ATTEMPTS: usize = 4;
+
+    let mock = MockSource::start().await.unwrap();
+    mock.add_api_key(&common::api_key());
+    let keys = RotatingKey::new(common::api_key());
+    let layer = SourceAuthLayer::per_request(TokenSigner::rotating(keys.clone()))
+        .base_url(mock.base_url())
+        .unwrap();
+    let members: Vec<String> = (0..MEMBERS).map(|n| format!("mem_stress{n:04}")).collect();
+
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let layer = layer.clone();
+            let members = members.clone();
+            tokio::spawn(async move {
+                let client = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service(hyper_client());
+                let mut unauthorized = 0;
+                for n in 0..REQUESTS_PER_TASK {
+                    let member = &members[(task * 7 + n) % MEMBERS];
+                    let url = format!("{}/v1/members/{member}", layer.origin());
+                    let mut attempts = 0;
+                    loop {
+                        attempts += 1;
+                        let request = get_with(&url, MemberGrant::member(member));
+                        let status = client.clone().oneshot(request).await.unwrap().status();
+                        if status == StatusCode::OK {
+                            break;
+                        }
+                        assert_eq!(status, StatusCode::UNAUTHORIZED);
+                        unauthorized += 1;
+                        assert!(attempts < ATTEMPTS, "{member}: {attempts} attempts");
+                    }
+                }
+                unauthorized
+            })
+        })
+        .collect();
+
+    // Meanwhile, as requests arrive, Source's clock jumps ahead, the key
+    // rotates, the old key is revoked, and Source's clock jumps behind.
+    let arrived = |count: usize| {
+        let mock = &mock;
+        async move {
+            while mock.requests().len() < count {
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    arrived(150).await;
+    mock.set_clock_offset(ClockOffset::ahead(TEN_MINUTES));
+    arrived(350).await;
+    mock.add_api_key(&other_key());
+    keys.rotate(other_key());
+    arrived(450).await;
+    assert!(mock.revoke_api_key(common::KEY_ID));
+    arrived(600).await;
+    mock.set_clock_offset(ClockOffset::behind(Duration::from_secs(300)));
+    let mut unauthorized = 0;
+    for task in tasks {
+        unauthorized += task.await.unwrap();
+    }
+
+    let requests = mock.requests();
+    let mut tokens = std::collections::HashSet::new();
+    for request in &requests {
+        let asked_for = request.path.rsplit('/').next().unwrap();
+        tokens.insert(request.credential.expect("a credential"));
+        match &request.outcome {
+            Outcome::Authenticated(principal) => {
+                assert_eq!(principal.member.as_deref(), Some(asked_for));
+            }
+            Outcome::Rejected { status, .. } => assert_eq!(*status, StatusCode::UNAUTHORIZED),
+            other => panic!("{other:?}"),
+        }
+    }
+    let total = TASKS * REQUESTS_PER_TASK;
+    assert_eq!(requests.len(), total + unauthorized);
+    println!(
+        "stress: {total} requests succeeded, {unauthorized} 401s on the way, {} tokens minted, \
+         Source's clock learned as {}",
+        tokens.len(),
+        layer.source_clock().offset()
+    );
+}
