@@ -358,8 +358,7 @@ async fn only_sources_401_retires_a_token() {
                 service.ready().await.unwrap().call(request).await.unwrap();
                 clock.advance(Duration::from_secs(1));
             }
-            let seen = seen.lock().unwrap().clone();
-            seen
+            seen.lock().unwrap().clone()
         }
     };
     let elsewhere = tokens_sent("https://elsewhere.example/v1/members").await;
