@@ -210,6 +210,7 @@ impl Origin {
 
     /// Where a request for `scheme://host:port` goes; `userinfo` when its URL has a
     /// user name or password.
+    #[cfg(any(test, feature = "reqwest"))]
     pub(crate) fn destination(&self, target: Target<'_>, userinfo: bool) -> Destination {
         let https = match target.scheme {
             Some(scheme) if scheme.eq_ignore_ascii_case("https") => true,
