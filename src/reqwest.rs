@@ -143,9 +143,11 @@ impl Middleware for SourceAuthLayer {
         let authorizer = self.authorizer();
         let (request, watch) = authorize(authorizer, request, Some(extensions))
             .map_err(reqwest_middleware::Error::middleware)?;
+        // Async, with the layer at hand: every response is read as a sample would be.
+        let sent = authorizer.now();
         let response = next.run(request, extensions).await?;
-        if !watch.is_idle() {
-            authorizer.observe(&response, watch);
+        if watch.minted.is_some() || watch.sample {
+            authorizer.observe(&response, watch.minted, sent);
         }
         Ok(response)
     }

@@ -117,8 +117,13 @@ impl ClockOffset {
 
     /// The remote clock's reading when the local one reads `local`. A result past
     /// what `SystemTime` holds stays at `local`.
+    #[inline]
     pub fn apply(self, local: SystemTime) -> SystemTime {
-        let shifted = if self.millis >= 0 {
+        // Zero is the common case: no arithmetic on the hot path.
+        if self.millis == 0 {
+            return local;
+        }
+        let shifted = if self.millis > 0 {
             local.checked_add(self.magnitude())
         } else {
             local.checked_sub(self.magnitude())

@@ -1,6 +1,7 @@
 //! The layer's own slot or the per-request cache, with a manual clock and a real
 //! signer: what the unit tests of both send requests through.
 
+use std::num::NonZeroU64;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
@@ -118,7 +119,7 @@ impl Fixture {
         &self,
         grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
-    ) -> Result<(HeaderValue, u64)> {
+    ) -> Result<(HeaderValue, NonZeroU64)> {
         let clocks = self.clocks();
         match &self.store {
             Store::LayersOwn(slot) => slot.authorization(clocks, &self.policy, grant, sign),

@@ -1,5 +1,6 @@
 //! Tokens for per-request grants, cached by subject, actor and scopes.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use http::HeaderValue;
@@ -49,7 +50,7 @@ impl GrantCache {
         policy: &RefreshPolicy,
         grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
-    ) -> Result<(HeaderValue, u64)> {
+    ) -> Result<(HeaderValue, NonZeroU64)> {
         let now = clocks.read();
         let asking = Asking {
             latest_exp: grant.latest_exp(now.wall, now.offset)?,
@@ -80,7 +81,7 @@ impl GrantCache {
         asking: &Asking<'_>,
         grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
-    ) -> Result<(HeaderValue, u64)> {
+    ) -> Result<(HeaderValue, NonZeroU64)> {
         let entry = self.tokens.entry(grant.key(), None, |_, minted| {
             if asking.fresh(minted) {
                 EntryAction::Retain(sent(minted))
@@ -143,7 +144,7 @@ impl Asking<'_> {
 }
 
 /// What a request sends of `minted`: its header, and its id.
-fn sent(minted: &Minted) -> (HeaderValue, u64) {
+fn sent(minted: &Minted) -> (HeaderValue, NonZeroU64) {
     (minted.authorization().clone(), minted.id)
 }
 

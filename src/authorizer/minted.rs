@@ -3,6 +3,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -99,7 +100,7 @@ impl Clocks<'_> {
 }
 
 /// Minted tokens Source answered 401 to, by [`Minted::id`]: slot `id % len` holds
-/// `id + 1` (zero is empty). A response future marks the id it carried, with no
+/// `id` (ids start at one; zero is empty). A response future marks the id it carried, with no
 /// reference to the cache, so a request pays no shared reference count for it;
 /// the cache sees the mark on its next use of that token. Ids are never reused, so
 /// a stale mark matches nothing. Two tokens refused at once whose ids share a slot
@@ -107,8 +108,8 @@ impl Clocks<'_> {
 static REFUSED: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
 
 /// Marks the token minted as `id` as refused by Source.
-pub(crate) fn mark_refused(id: u64) {
-    REFUSED[refused_slot(id)].store(id.wrapping_add(1), Ordering::Relaxed);
+pub(crate) fn mark_refused(id: NonZeroU64) {
+    REFUSED[refused_slot(id.get())].store(id.get(), Ordering::Relaxed);
 }
 
 fn refused_slot(id: u64) -> usize {
@@ -125,7 +126,7 @@ fn refused_slot(id: u64) -> usize {
 pub(super) struct Minted {
     /// Unique per mint, so a thread can tell whether its own copy is current, and
     /// a response future which token Source refused.
-    pub(super) id: u64,
+    pub(super) id: NonZeroU64,
     /// The generation of the key that signed it.
     key_generation: u64,
     /// The id of the key that signed it, for events.
@@ -138,8 +139,8 @@ pub(super) struct Minted {
     expiry_deadline: Instant,
 }
 
-/// Source of [`Minted::id`].
-static NEXT_MINT_ID: AtomicU64 = AtomicU64::new(0);
+/// Source of [`Minted::id`], from one so that zero can mean none.
+static NEXT_MINT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Minted {
     /// `token`, signed at `now`.
@@ -154,7 +155,9 @@ impl Minted {
         // A deadline past what `Instant` can hold is today: refresh at once.
         let deadline = |after| monotonic.checked_add(after).unwrap_or(monotonic);
         Self {
-            id: NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed),
+            // 2^64 mints would take centuries at a billion a second.
+            id: NonZeroU64::new(NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed))
+                .unwrap_or(NonZeroU64::MIN),
             key_generation: token.key_generation,
             key_id: token.key_id,
             authorization: token.authorization,
@@ -184,7 +187,7 @@ impl Minted {
     /// Whether Source answered 401 to this token ([`mark_refused`]).
     #[inline]
     pub(super) fn refused(&self) -> bool {
-        REFUSED[refused_slot(self.id)].load(Ordering::Relaxed) == self.id.wrapping_add(1)
+        REFUSED[refused_slot(self.id.get())].load(Ordering::Relaxed) == self.id.get()
     }
 
     /// Reports that this token, due, is being replaced because Source refused it.

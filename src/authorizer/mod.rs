@@ -14,10 +14,12 @@ mod slot;
 mod watch;
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use http::header::{AUTHORIZATION, HeaderName};
-use http::{Extensions, HeaderMap, HeaderValue};
+use http::{Extensions, HeaderMap, HeaderValue, StatusCode};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
@@ -32,8 +34,8 @@ use grants::GrantCache;
 pub(crate) use minted::RefreshPolicy;
 use minted::{Clocks, Now};
 use slot::TokenSlot;
-use watch::source_date;
-pub(crate) use watch::{SourceResponse, Watch};
+pub(crate) use watch::{SourceResponse, Watch, Watching};
+use watch::{from_origin, retire, source_date};
 
 /// Source's header choosing live or test mode for a user token.
 const SOURCE_LIVE_MODE: HeaderName = HeaderName::from_static("source-live-mode");
@@ -282,27 +284,42 @@ impl Authorizer {
     /// token minted as `minted`, if any: a sample of Source's clock when one is
     /// due and this layer signs at all.
     #[inline]
-    fn watch(&self, minted: Option<u64>) -> Watch {
-        let sampled_at =
-            (self.signer.is_some() && self.source_clock.wants_sample()).then(|| self.clock.now());
+    fn watch(&self, minted: Option<NonZeroU64>) -> Watch {
         Watch {
             minted,
-            origin: self.origin_fingerprint,
-            sampled_at,
+            sample: self.signer.is_some() && self.source_clock.wants_sample(),
         }
     }
 
-    /// Reads the response to a request authorized with `watch`, received now:
-    /// only if it came from this layer's origin (a response from elsewhere could
-    /// move the time this layer signs on), a 401 retires the minted token the
-    /// request carried, and a sample's `Date` moves the estimate of Source's clock.
-    pub(crate) fn observe(&self, response: &impl SourceResponse, watch: Watch) {
-        if !watch.retire_if_refused(response) {
+    /// Reads the response to a request sent at `sent` (local time) that carried
+    /// the minted token `minted`, received now: only if it came from this layer's
+    /// origin (a response from elsewhere could move the time this layer signs on),
+    /// a 401 retires that token, and `Date` moves the estimate of Source's clock.
+    pub(crate) fn observe(
+        &self,
+        response: &impl SourceResponse,
+        minted: Option<NonZeroU64>,
+        sent: SystemTime,
+    ) {
+        if !from_origin(response, self.origin_fingerprint) {
             return;
         }
-        if let (Some(sent), Some(date)) = (watch.sampled_at, source_date(response.headers())) {
+        if response.status() == StatusCode::UNAUTHORIZED {
+            retire(minted);
+        }
+        if let Some(date) = source_date(response.headers()) {
             self.source_clock.observe(sent, self.clock.now(), date);
         }
+    }
+
+    /// The local wall clock's time, as a request is sent.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// [`Origin::fingerprint`] of the origin this layer sends credentials to.
+    pub(crate) fn origin_fingerprint(&self) -> u64 {
+        self.origin_fingerprint
     }
 
     fn not_source_origin(&self, target: Target<'_>) -> Error {
@@ -323,7 +340,7 @@ impl Authorizer {
     fn credential_for(
         &self,
         requested: Option<Requested<'_>>,
-    ) -> Result<(HeaderValue, Option<&HeaderValue>, Option<u64>)> {
+    ) -> Result<(HeaderValue, Option<&HeaderValue>, Option<NonZeroU64>)> {
         let (authorization, minted) = match (requested, &self.default) {
             (Some(Requested::Token(token)), _) | (None, DefaultAuth::Token(token)) => {
                 (self.unexpired(token)?, None)
@@ -371,7 +388,7 @@ impl Authorizer {
         })
     }
 
-    fn grant_authorization(&self, grant: &MemberGrant) -> Result<(HeaderValue, u64)> {
+    fn grant_authorization(&self, grant: &MemberGrant) -> Result<(HeaderValue, NonZeroU64)> {
         self.grants.authorization(
             self.clocks(),
             &self.refresh,
@@ -380,7 +397,7 @@ impl Authorizer {
         )
     }
 
-    fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<(HeaderValue, u64)> {
+    fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<(HeaderValue, NonZeroU64)> {
         slot.authorization(
             self.clocks(),
             &self.refresh,

@@ -1,6 +1,7 @@
 //! The layer's own grant's token, refreshed ahead of expiry by a single minter.
 
 use std::cell::RefCell;
+use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
@@ -17,12 +18,12 @@ thread_local! {
     /// count, which threads sending at once would fight over; a copy per thread keeps
     /// that hot path free of shared writes. The per-request cache does not use it:
     /// requests alternating between members would re-copy the header every time.
-    static THREAD_COPY: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+    static THREAD_COPY: RefCell<Option<(NonZeroU64, HeaderValue)>> = const { RefCell::new(None) };
 }
 
 /// This thread's copy of `minted`'s header, made once per token and sharing no
 /// reference count with any other thread's.
-fn thread_copy(minted: &Minted) -> (HeaderValue, u64) {
+fn thread_copy(minted: &Minted) -> (HeaderValue, NonZeroU64) {
     THREAD_COPY.with_borrow_mut(|copy| match copy {
         Some((id, value)) if *id == minted.id => (value.clone(), minted.id),
         _ => {
@@ -63,7 +64,7 @@ impl TokenSlot {
         policy: &RefreshPolicy,
         grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
-    ) -> Result<(HeaderValue, u64)> {
+    ) -> Result<(HeaderValue, NonZeroU64)> {
         if let Some(minted) = &*self.current.load() {
             if !minted.due(clocks.read_coarse()) {
                 return Ok(thread_copy(minted));

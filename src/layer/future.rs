@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 use crate::error::BoxError;
 use pin_project_lite::pin_project;
 
-use crate::authorizer::{Authorizer, SourceResponse, Watch};
+use crate::authorizer::{Authorizer, SourceResponse, Watch, Watching};
 use crate::error::Error;
 
 pin_project! {
@@ -25,26 +25,20 @@ pin_project! {
         Sent {
             #[pin]
             future: F,
-            watch: Watch,
-            // Only for a response read for Source's clock: every other request's
-            // future holds plain data, no shared reference count.
-            sampler: Option<Arc<Authorizer>>,
+            watching: Watching,
         },
         Refused { error: Option<Error> },
     }
 }
 
 impl<F> ResponseFuture<F> {
-    /// The future of a request sent with `watch`; `authorizer` is cloned only
-    /// when the response is a sample of Source's clock.
+    /// The future of a request `authorizer` sent with `watch`.
     #[inline]
     pub(crate) fn sent(future: F, watch: Watch, authorizer: &Arc<Authorizer>) -> Self {
-        let sampler = watch.sampled_at.is_some().then(|| authorizer.clone());
         Self {
             state: State::Sent {
                 future,
-                watch,
-                sampler,
+                watching: Watching::new(watch, authorizer),
             },
         }
     }
@@ -68,20 +62,9 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Sent {
-                future,
-                watch,
-                sampler,
-            } => {
+            StateProj::Sent { future, watching } => {
                 let response = ready!(future.poll(cx)).map_err(Into::into)?;
-                if !watch.is_idle() {
-                    match sampler {
-                        Some(authorizer) => authorizer.observe(&response, *watch),
-                        None => {
-                            watch.retire_if_refused(&response);
-                        }
-                    }
-                }
+                watching.observe(&response);
                 Poll::Ready(Ok(response))
             }
             StateProj::Refused { error } => Poll::Ready(Err(error
