@@ -312,7 +312,10 @@ mod tests {
         // `Date` is read as the middle of its second, hence the halves.
         assert_eq!(
             metrics,
-            [offset("127.0.0.1", 1.5), offset("api.sourcehealth.com", -2.5)]
+            [
+                offset("127.0.0.1", 1.5),
+                offset("api.sourcehealth.com", -2.5)
+            ]
         );
     }
 }

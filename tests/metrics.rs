@@ -191,7 +191,10 @@ async fn per_request_grants_count_their_kind_mints_and_hits() {
 
     // The ids never become label values.
     let labels = recorded.label_values();
-    assert!(labels.iter().all(|value| !value.contains("mem_")), "{labels:?}");
+    assert!(
+        labels.iter().all(|value| !value.contains("mem_")),
+        "{labels:?}"
+    );
 }
 
 #[tokio::test]
