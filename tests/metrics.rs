@@ -9,14 +9,18 @@ mod common;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{api_key, clock};
-use http::header::AUTHORIZATION;
-use http::{Request, Response};
+use http::header::{AUTHORIZATION, DATE};
+use http::{Request, Response, StatusCode};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use source_auth::{Error, ErrorKind, ManualClock, MemberGrant, SourceAuthLayer, TokenSigner};
-use tower::{Layer, ServiceExt, service_fn};
+use source_auth::{
+    ApiKey, Clock, Error, ErrorKind, ManualClock, MemberGrant, RotatingKey, SourceAuthLayer,
+    TokenSigner,
+};
+use tower::{Layer, Service, ServiceExt, service_fn};
 
 const URL: &str = "https://api.sourcehealth.com/v1/members";
 const MINUTE: Duration = Duration::from_secs(60);
@@ -25,6 +29,9 @@ const MINTED: &str = "source_auth_member_tokens_minted_total";
 const HITS: &str = "source_auth_cache_hits_total";
 const REFUSED: &str = "source_auth_requests_refused_total";
 const ENTRIES: &str = "source_auth_grant_cache_entries";
+const RETIRED: &str = "source_auth_tokens_retired_total";
+const ROTATIONS: &str = "source_auth_key_rotations_total";
+const OFFSET: &str = "source_auth_clock_offset_seconds";
 
 /// A name and its labels as `key=value`, sorted.
 type Series = (String, Vec<String>);
@@ -32,9 +39,10 @@ type Series = (String, Vec<String>);
 /// What the layer recorded so far.
 ///
 /// A snapshot swaps every value it reads to zero, counters and gauges alike, so
-/// each reading is added to the totals of the ones before; the layer only ever
-/// increments these counters and moves this gauge up and down, so the sums are
-/// the values an exporter would show.
+/// each reading is added to the totals of the ones before. The layer only ever
+/// increments its counters and moves the entries gauge up and down, so those sums
+/// are the values an exporter would show; the clock-offset gauge, which is set,
+/// is read once.
 struct Recorded {
     snapshotter: Snapshotter,
     totals: HashMap<Series, f64>,
@@ -90,6 +98,10 @@ impl Recorded {
 
     fn refused(&mut self, kind: &str) -> f64 {
         self.value(REFUSED, &[("kind", kind)])
+    }
+
+    fn retired(&mut self, grant: &str) -> f64 {
+        self.value(RETIRED, &[("grant", grant)])
     }
 
     fn entries(&mut self) -> f64 {
@@ -305,4 +317,78 @@ async fn a_cache_of_no_entries_counts_none() {
         assert_eq!(recorded.entries(), 0.0);
     }
     assert_eq!(recorded.minted("member", "first"), 3.0);
+}
+
+/// A 401 to a cached token retires it: the next request mints anew and the
+/// retirement is counted, with the grant's kind.
+#[tokio::test]
+async fn a_token_source_refused_counts_as_retired() {
+    let recorder = DebuggingRecorder::new();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let mut recorded = Recorded::new(&recorder);
+    let clock = clock();
+    let layer = SourceAuthLayer::member(signer(&clock), MemberGrant::member("mem_1"));
+    let refuse_once = AtomicBool::new(true);
+    let source = service_fn(|_: Request<()>| {
+        let status = if refuse_once.swap(false, Ordering::SeqCst) {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        let mut response = Response::new(());
+        *response.status_mut() = status;
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let mut service = layer.layer(source);
+
+    for _ in 0..3 {
+        let request = Request::get(URL).body(()).unwrap();
+        service.ready().await.unwrap().call(request).await.unwrap();
+    }
+    assert_eq!(recorded.retired("member"), 1.0);
+    assert_eq!(recorded.retired("caregiver"), 0.0);
+    assert_eq!(recorded.minted("member", "first"), 1.0);
+    assert_eq!(recorded.minted("member", "refresh"), 1.0);
+    assert_eq!(recorded.hits("layer"), 1.0);
+}
+
+#[tokio::test]
+async fn each_key_rotation_counts() {
+    let recorder = DebuggingRecorder::new();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let mut recorded = Recorded::new(&recorder);
+    let keys = RotatingKey::new(api_key());
+    let _layer = SourceAuthLayer::new(keys.clone());
+
+    for id in ["key_second", "key_third"] {
+        keys.rotate(ApiKey::new(id, common::SECRET).unwrap());
+    }
+    assert_eq!(recorded.value(ROTATIONS, &[]), 2.0);
+}
+
+/// Source's `Date` ten minutes ahead of this host: the gauge shows the offset
+/// the layer applies, labelled with the origin's host.
+#[tokio::test]
+async fn the_clock_offset_is_a_gauge_per_host() {
+    let recorder = DebuggingRecorder::new();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let mut recorded = Recorded::new(&recorder);
+    let clock = clock();
+    let layer = per_request(&clock);
+    let ahead = clock.now() + 10 * MINUTE;
+    let source = service_fn(|_: Request<()>| async move {
+        let mut response = Response::new(());
+        let date = httpdate::fmt_http_date(ahead);
+        response.headers_mut().insert(DATE, date.parse().unwrap());
+        Ok::<_, Infallible>(response)
+    });
+    let mut request = Request::get(URL).body(()).unwrap();
+    request
+        .extensions_mut()
+        .insert(MemberGrant::member("mem_1"));
+    layer.layer(source).oneshot(request).await.unwrap();
+
+    // `Date` is read as the middle of its second.
+    let offset = recorded.value(OFFSET, &[("host", "api.sourcehealth.com")]);
+    assert_eq!(offset, 600.5);
 }
