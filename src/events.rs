@@ -186,15 +186,13 @@ pub(crate) fn clock_offset_sampled(origin: &Origin, source_clock: &SourceClock) 
     let _ = (origin, source_clock);
 }
 
-/// `count` entries joined a grant cache.
+/// An entry joined a grant cache.
 #[inline]
-pub(crate) fn grant_entries_added(count: usize) {
+pub(crate) fn grant_entry_added() {
     // A gauge moved by each cache's changes, never set to one cache's size, so
     // that several layers in one process add up.
     #[cfg(feature = "metrics")]
-    metrics::gauge!("source_auth_grant_cache_entries").increment(count as f64);
-    #[cfg(not(feature = "metrics"))]
-    let _ = count;
+    metrics::gauge!("source_auth_grant_cache_entries").increment(1.0);
 }
 
 /// `count` entries left a grant cache: evicted, replaced, or dropped with it.

@@ -63,7 +63,7 @@ impl<K: Eq + Hash, V: Clone> Drop for Entries<K, V> {
 /// good for its own request.
 pub(crate) fn keep<K: Eq + Hash, V: Clone>(vacant: Vacant<'_, K, V>, value: V) {
     if vacant.insert(value).is_ok() {
-        events::grant_entries_added(1);
+        events::grant_entry_added();
     }
 }
 
