@@ -85,6 +85,42 @@ pub enum ErrorKind {
     InvalidPath,
 }
 
+impl ErrorKind {
+    /// The kind as a metric label: stable, snake_case, and the same for every
+    /// error of the kind, so a label never carries a message, an id or a token.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn as_label(self) -> &'static str {
+        match self {
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::MissingEnvironment => "missing_environment",
+            Self::InvalidUserToken => "invalid_user_token",
+            Self::InvalidMemberId => "invalid_member_id",
+            Self::ActorIsSubject => "actor_is_subject",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidExpiry => "invalid_expiry",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenTooLarge => "token_too_large",
+            Self::Expired => "expired",
+            Self::UnknownKey => "unknown_key",
+            Self::InvalidBaseUrl => "invalid_base_url",
+            Self::MissingSigner => "missing_signer",
+            Self::MissingCredential => "missing_credential",
+            Self::ConflictingCredentials => "conflicting_credentials",
+            Self::NotSourceOrigin => "not_source_origin",
+            Self::ClockBeforeEpoch => "clock_before_epoch",
+            Self::Signing => "signing",
+            Self::InvalidApplicationKey => "invalid_application_key",
+            Self::InvalidApplicationId => "invalid_application_id",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongApplication => "wrong_application",
+            Self::InvalidUserId => "invalid_user_id",
+            Self::NoVerificationKeys => "no_verification_keys",
+            Self::InvalidSubjectParam => "invalid_subject_param",
+            Self::InvalidPath => "invalid_path",
+        }
+    }
+}
+
 /// The error returned by every fallible operation in this crate.
 ///
 /// Its [`kind`](Error::kind) is stable to match on; its message is for people.
@@ -136,3 +172,55 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The boxed error tower services return; [`SourceAuth`](crate::SourceAuth)'s own
 /// failures downcast to [`Error`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use super::ErrorKind;
+
+    /// Each label is the kind's own name in snake_case, so two kinds never share
+    /// one and a dashboard reads like the docs.
+    #[test]
+    fn labels_are_the_kinds_names_in_snake_case() {
+        for kind in [
+            ErrorKind::InvalidApiKey,
+            ErrorKind::MissingEnvironment,
+            ErrorKind::InvalidUserToken,
+            ErrorKind::InvalidMemberId,
+            ErrorKind::ActorIsSubject,
+            ErrorKind::InvalidScope,
+            ErrorKind::InvalidExpiry,
+            ErrorKind::InvalidToken,
+            ErrorKind::TokenTooLarge,
+            ErrorKind::Expired,
+            ErrorKind::UnknownKey,
+            ErrorKind::InvalidBaseUrl,
+            ErrorKind::MissingSigner,
+            ErrorKind::MissingCredential,
+            ErrorKind::ConflictingCredentials,
+            ErrorKind::NotSourceOrigin,
+            ErrorKind::ClockBeforeEpoch,
+            ErrorKind::Signing,
+            ErrorKind::InvalidApplicationKey,
+            ErrorKind::InvalidApplicationId,
+            ErrorKind::WrongIssuer,
+            ErrorKind::WrongApplication,
+            ErrorKind::InvalidUserId,
+            ErrorKind::NoVerificationKeys,
+            ErrorKind::InvalidSubjectParam,
+            ErrorKind::InvalidPath,
+        ] {
+            assert_eq!(kind.as_label(), snake_case(&format!("{kind:?}")));
+        }
+    }
+
+    fn snake_case(camel: &str) -> String {
+        let mut snake = String::new();
+        for (i, c) in camel.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        }
+        snake
+    }
+}

@@ -1,27 +1,46 @@
 //! What the layer and middleware tell `tracing` (feature `tracing`), for the
-//! operator who asks "why did my request go out without a token?".
+//! operator who asks "why did my request go out without a token?", and record
+//! through the `metrics` facade (feature `metrics`), for the one who graphs it.
 //!
 //! Never a token, a secret or a header value; member ids only at TRACE, since in a
-//! health API they identify patients. Without the feature every function here is
-//! empty and compiles away.
+//! health API they identify patients, and never an id as a metric label. Without
+//! the features every function here is empty and compiles away.
+//!
+//! The metrics (the README's "Metrics" table documents them for users):
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `source_auth_member_tokens_minted_total` | counter | `grant`: `member`, `caregiver`; `mint`: `first`, `refresh` |
+//! | `source_auth_cache_hits_total` | counter | `cache`: `layer`, `per_request` |
+//! | `source_auth_requests_refused_total` | counter | `kind`: the `ErrorKind` in snake_case |
+//! | `source_auth_tokens_retired_total` | counter | `grant`: `member`, `caregiver` |
+//! | `source_auth_key_rotations_total` | counter | none |
+//! | `source_auth_clock_offset_seconds` | gauge | `host`: the origin's host |
+//! | `source_auth_grant_cache_entries` | gauge | none |
 
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::member::MemberGrant;
-use crate::origin::Target;
-use crate::skew::ClockOffset;
+use crate::origin::{Origin, Target};
+use crate::skew::{ClockOffset, SourceClock};
 
 /// A member token was minted for `grant`, or refreshed when `refresh`.
 #[inline]
 pub(crate) fn minted(grant: &MemberGrant, key_id: &str, expires_at: u64, refresh: bool) {
+    #[cfg(feature = "metrics")]
+    {
+        let mint = if refresh { "refresh" } else { "first" };
+        metrics::counter!(
+            "source_auth_member_tokens_minted_total",
+            "grant" => grant_kind(grant.actor().is_some()),
+            "mint" => mint
+        )
+        .increment(1);
+    }
     #[cfg(feature = "tracing")]
     {
-        let kind = if grant.actor().is_some() {
-            "caregiver"
-        } else {
-            "member"
-        };
+        let kind = grant_kind(grant.actor().is_some());
         // One event either way: with the ids at TRACE, without them at DEBUG.
         if tracing::enabled!(tracing::Level::TRACE) {
             tracing::trace!(
@@ -47,9 +66,31 @@ pub(crate) fn minted(grant: &MemberGrant, key_id: &str, expires_at: u64, refresh
     let _ = (grant, key_id, expires_at, refresh);
 }
 
+/// A request was sent the layer's own grant's cached token, with no signing.
+#[inline]
+pub(crate) fn layer_token_hit() {
+    // Static name and label: with no recorder installed this is the facade's
+    // check alone (a thread-local and an atomic load), with no allocation.
+    #[cfg(feature = "metrics")]
+    metrics::counter!("source_auth_cache_hits_total", "cache" => "layer").increment(1);
+}
+
+/// A request was sent a cached token for its per-request grant, with no signing.
+#[inline]
+pub(crate) fn grant_token_hit() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("source_auth_cache_hits_total", "cache" => "per_request").increment(1);
+}
+
 /// A request to Source was refused and not sent.
 #[inline]
 pub(crate) fn refused(error: &Error) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        "source_auth_requests_refused_total",
+        "kind" => error.kind().as_label()
+    )
+    .increment(1);
     #[cfg(feature = "tracing")]
     tracing::debug!(kind = ?error.kind(), "source-auth refused a request; it was not sent");
     #[cfg(not(feature = "tracing"))]
@@ -106,9 +147,12 @@ pub(crate) fn clock_offset_beyond_bound(offset: ClockOffset, bound: Duration) {
 /// Source answered 401 to a cached token, which will not be sent again.
 #[inline]
 pub(crate) fn retired(caregiver: bool, key_id: &str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("source_auth_tokens_retired_total", "grant" => grant_kind(caregiver))
+        .increment(1);
     #[cfg(feature = "tracing")]
     tracing::debug!(
-        grant = if caregiver { "caregiver" } else { "member" },
+        grant = grant_kind(caregiver),
         key_id,
         "source-auth retired a cached member token after Source answered 401"
     );
@@ -119,8 +163,157 @@ pub(crate) fn retired(caregiver: bool, key_id: &str) {
 /// The API key was rotated: requests sign with, and send, the new one.
 #[inline]
 pub(crate) fn key_rotated(key_id: &str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("source_auth_key_rotations_total").increment(1);
     #[cfg(feature = "tracing")]
     tracing::info!(key_id, "source-auth rotated its API key");
     #[cfg(not(feature = "tracing"))]
     let _ = key_id;
+}
+
+/// `source_clock` took a sample of the clock of Source at `origin`.
+///
+/// Unlike the INFO event, which waits for a change of a few seconds, the gauge
+/// follows every sample: a sample is read at most once in `SAMPLE_EVERY`
+/// responses per thread, so setting it (and the label's allocation) stays off
+/// the per-request path.
+#[inline]
+pub(crate) fn clock_offset_sampled(origin: &Origin, source_clock: &SourceClock) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("source_auth_clock_offset_seconds", "host" => origin.host().to_owned())
+        .set(source_clock.offset().as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = (origin, source_clock);
+}
+
+/// An entry joined a grant cache.
+#[inline]
+pub(crate) fn grant_entry_added() {
+    // A gauge moved by each cache's changes, never set to one cache's size, so
+    // that several layers in one process add up.
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("source_auth_grant_cache_entries").increment(1.0);
+}
+
+/// `count` entries left a grant cache: evicted, replaced, or dropped with it.
+#[inline]
+pub(crate) fn grant_entries_removed(count: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("source_auth_grant_cache_entries").decrement(count as f64);
+    #[cfg(not(feature = "metrics"))]
+    let _ = count;
+}
+
+/// A grant's kind, as a label and a field: unlike its ids, never identifying.
+#[cfg(any(feature = "tracing", feature = "metrics"))]
+fn grant_kind(caregiver: bool) -> &'static str {
+    if caregiver { "caregiver" } else { "member" }
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::{CompositeKey, MetricKind};
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+
+    /// What `f` recorded, as (kind, name, labels, value) sorted by name and
+    /// labels, each label as `key=value`.
+    fn recorded(f: impl FnOnce()) -> Vec<(MetricKind, String, Vec<String>, DebugValue)> {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, f);
+        let mut metrics: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let (kind, key) = CompositeKey::into_parts(key);
+                let labels = key
+                    .labels()
+                    .map(|label| format!("{}={}", label.key(), label.value()))
+                    .collect();
+                (kind, key.name().to_owned(), labels, value)
+            })
+            .collect();
+        metrics.sort_by(|one, other| (&one.1, &one.2).cmp(&(&other.1, &other.2)));
+        metrics
+    }
+
+    #[test]
+    fn a_retirement_counts_its_grant_kind_and_never_an_id() {
+        let metrics = recorded(|| {
+            retired(true, "key_1");
+            retired(false, "key_1");
+            retired(false, "key_1");
+        });
+        assert_eq!(
+            metrics,
+            [
+                (
+                    MetricKind::Counter,
+                    "source_auth_tokens_retired_total".to_owned(),
+                    vec!["grant=caregiver".to_owned()],
+                    DebugValue::Counter(1)
+                ),
+                (
+                    MetricKind::Counter,
+                    "source_auth_tokens_retired_total".to_owned(),
+                    vec!["grant=member".to_owned()],
+                    DebugValue::Counter(2)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rotation_counts_without_labels() {
+        let metrics = recorded(|| {
+            key_rotated("key_2");
+            key_rotated("key_3");
+        });
+        assert_eq!(
+            metrics,
+            [(
+                MetricKind::Counter,
+                "source_auth_key_rotations_total".to_owned(),
+                vec![],
+                DebugValue::Counter(2)
+            )]
+        );
+    }
+
+    /// The gauge holds the latest estimate for each host, not a sum.
+    #[test]
+    fn the_clock_offset_is_the_latest_estimate_per_host() {
+        let at = |seconds| UNIX_EPOCH + Duration::from_secs(seconds);
+        let source = Origin::parse("https://api.sourcehealth.com").unwrap();
+        let mock = Origin::parse("http://127.0.0.1:8080").unwrap();
+        let (clock, mock_clock) = (SourceClock::new(), SourceClock::new());
+        let metrics = recorded(|| {
+            clock.observe(at(1000), at(1000), at(1600));
+            clock_offset_sampled(&source, &clock);
+            clock.observe(at(1000), at(1000), at(997));
+            clock_offset_sampled(&source, &clock);
+            mock_clock.observe(at(1000), at(1000), at(1001));
+            clock_offset_sampled(&mock, &mock_clock);
+        });
+        let offset = |host: &str, seconds: f64| {
+            (
+                MetricKind::Gauge,
+                "source_auth_clock_offset_seconds".to_owned(),
+                vec![format!("host={host}")],
+                DebugValue::Gauge(seconds.into()),
+            )
+        };
+        // `Date` is read as the middle of its second, hence the halves.
+        assert_eq!(
+            metrics,
+            [
+                offset("127.0.0.1", 1.5),
+                offset("api.sourcehealth.com", -2.5)
+            ]
+        );
+    }
 }

@@ -132,6 +132,12 @@ impl Origin {
         }
     }
 
+    /// The host, lowercase: a metric's label for what is learned of it.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
     /// `scheme://host`, with `:port` unless it is the scheme's default.
     pub(crate) fn base_url(&self) -> &str {
         &self.base_url

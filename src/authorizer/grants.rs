@@ -4,11 +4,13 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use http::HeaderValue;
-use quick_cache::sync::{Cache, EntryAction, EntryResult, GuardResult};
+use quick_cache::sync::{EntryAction, EntryResult, GuardResult};
 
 use crate::error::Result;
+use crate::events;
 use crate::member::{GrantKey, MemberGrant, Signed};
 
+use super::entries::{self, Entries};
 use super::minted::{Clocks, Minted, Now, RefreshPolicy};
 
 /// The token last minted for each subject, actor and scopes, reused only for
@@ -19,13 +21,13 @@ use super::minted::{Clocks, Minted, Now, RefreshPolicy};
 /// single-flight through the cache's placeholders: while one request signs for a
 /// key, the others for that key wait for its token.
 pub(crate) struct GrantCache {
-    tokens: Cache<GrantKey, Arc<Minted>>,
+    tokens: Entries<GrantKey, Arc<Minted>>,
 }
 
 impl GrantCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            tokens: Cache::new(capacity),
+            tokens: Entries::new(capacity),
         }
     }
 
@@ -61,12 +63,14 @@ impl GrantCache {
         // it signs, so the other requests for this key wait for its token, and
         // dropping it on an error leaves nothing cached.
         match self.tokens.get_value_or_guard(grant.key(), None) {
-            GuardResult::Value(minted) if asking.fresh(&minted) => Ok(sent(&minted)),
+            GuardResult::Value(minted) if asking.fresh(&minted) => {
+                events::grant_token_hit();
+                Ok(sent(&minted))
+            }
             GuardResult::Guard(vacant) => {
                 let minted = asking.keep(sign(grant, now, false)?);
                 let sent = sent(&minted);
-                // Fails only if the entry was removed meanwhile; the token is still good.
-                let _ = vacant.insert(minted);
+                entries::keep(vacant, minted);
                 Ok(sent)
             }
             // Due (a timeout cannot happen without one).
@@ -90,9 +94,15 @@ impl GrantCache {
             }
         });
         let (guard, old) = match entry {
-            EntryResult::Retained(sent) => return Ok(sent),
+            EntryResult::Retained(sent) => {
+                events::grant_token_hit();
+                return Ok(sent);
+            }
             EntryResult::Vacant(guard) => (guard, None),
-            EntryResult::Replaced(guard, old) => (guard, Some(old)),
+            EntryResult::Replaced(guard, old) => {
+                entries::replacing();
+                (guard, Some(old))
+            }
             EntryResult::Removed(..) | EntryResult::Timeout => {
                 unreachable!("the callback never removes, and there is no timeout")
             }
@@ -104,7 +114,7 @@ impl GrantCache {
             (Ok(token), _) => {
                 let minted = asking.keep(token);
                 let sent = sent(&minted);
-                let _ = guard.insert(minted);
+                entries::keep(guard, minted);
                 Ok(sent)
             }
             // A failed refresh leaves the cache as it was, and sends the old token
@@ -112,7 +122,7 @@ impl GrantCache {
             (Err(error), Some(old)) => {
                 let usable = asking.usable(&old);
                 let sent = sent(&old);
-                let _ = guard.insert(old);
+                entries::keep(guard, old);
                 if usable { Ok(sent) } else { Err(error) }
             }
             (Err(error), None) => Err(error),

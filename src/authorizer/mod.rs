@@ -5,6 +5,7 @@
 //! [`Requested`], and then call [`Authorizer::authorize`]; nothing else builds
 //! headers, signs or caches.
 
+mod entries;
 #[cfg(test)]
 mod fixture;
 mod grants;
@@ -309,6 +310,7 @@ impl Authorizer {
         }
         if let Some(date) = source_date(response.headers()) {
             self.source_clock.observe(sent, self.clock.now(), date);
+            events::clock_offset_sampled(&self.origin, &self.source_clock);
         }
     }
 

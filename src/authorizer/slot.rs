@@ -8,6 +8,7 @@ use arc_swap::ArcSwapOption;
 use http::HeaderValue;
 
 use crate::error::Result;
+use crate::events;
 use crate::member::{MemberGrant, Signed};
 
 use super::minted::{Clocks, Minted, Now, RefreshPolicy};
@@ -67,6 +68,7 @@ impl TokenSlot {
     ) -> Result<(HeaderValue, NonZeroU64)> {
         if let Some(minted) = &*self.current.load() {
             if !minted.due(clocks.read_coarse()) {
+                events::layer_token_hit();
                 return Ok(thread_copy(minted));
             }
         }
@@ -78,6 +80,7 @@ impl TokenSlot {
         let current = self.current.load_full();
         if let Some(minted) = &current {
             if minted.fresh_for(latest_exp, now) {
+                events::layer_token_hit();
                 return Ok(thread_copy(minted));
             }
         }
