@@ -54,7 +54,7 @@ use reqwest::Url;
 use reqwest_middleware::{Middleware, Next};
 use tower_service::Service;
 
-use crate::authorizer::{Authorizer, Requested, Watch};
+use crate::authorizer::{Authorizer, Requested, Watch, Watching};
 use crate::error::{BoxError, Result};
 use crate::layer::{ResponseFuture, SourceAuth, SourceAuthLayer};
 use crate::origin::Target;
@@ -122,8 +122,8 @@ where
     fn call(&mut self, request: reqwest::Request) -> Self::Future {
         match authorize(self.authorizer(), request, None) {
             Ok((request, watch)) => {
-                let future = self.get_mut().call(request);
-                ResponseFuture::sent(future, watch, self.authorizer())
+                let watching = Watching::new(watch, self.authorizer());
+                ResponseFuture::sent(self.get_mut().call(request), watching)
             }
             Err(error) => ResponseFuture::refused(error),
         }
@@ -143,11 +143,12 @@ impl Middleware for SourceAuthLayer {
         let authorizer = self.authorizer();
         let (request, watch) = authorize(authorizer, request, Some(extensions))
             .map_err(reqwest_middleware::Error::middleware)?;
-        // Async, with the layer at hand: every response is read as a sample would be.
+        // Async, with the layer at hand: every response to a minted token is read
+        // as a sample would be.
         let sent = authorizer.now();
         let response = next.run(request, extensions).await?;
-        if watch.minted.is_some() || watch.sample {
-            authorizer.observe(&response, watch.minted, sent);
+        if let Some(minted) = watch.minted() {
+            authorizer.observe(&response, minted, sent);
         }
         Ok(response)
     }

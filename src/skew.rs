@@ -8,11 +8,13 @@
 //!
 //! # How the estimate is made
 //!
-//! Each response from the origin the layer sends credentials to (the final one,
-//! after any redirect) that carries a `Date` and no `Age` (an `Age` means a cache
-//! answered, so its `Date` is old) is a sample: `Date` (plus half a second, since
-//! it is truncated to whole seconds) against the midpoint of the times the
-//! request was sent and its response received. The estimate is the latest
+//! Each response to a request that carried a member token the layer minted (the
+//! credential whose validity depends on the clock; a request sent with the API
+//! key or another fixed credential is not read), from the origin the layer sends
+//! credentials to (the final one, after any redirect), that carries a `Date` and
+//! no `Age` (an `Age` means a cache answered, so its `Date` is old) is a sample:
+//! `Date` (plus half a second, since it is truncated to whole seconds) against
+//! the midpoint of the times the request was sent and its response received. The estimate is the latest
 //! sample, so it follows a clock that is stepped. `Date` has one-second
 //! resolution: the estimate is good to about a second, plus half the round trip.
 //!

@@ -33,10 +33,10 @@ use crate::skew::SourceClock;
 
 use grants::GrantCache;
 pub(crate) use minted::RefreshPolicy;
-use minted::{Clocks, Now};
+use minted::{Clocks, Now, mark_refused};
 use slot::TokenSlot;
 pub(crate) use watch::{SourceResponse, Watch, Watching};
-use watch::{from_origin, retire, source_date};
+use watch::{from_origin, source_date};
 
 /// Source's header choosing live or test mode for a user token.
 const SOURCE_LIVE_MODE: HeaderName = HeaderName::from_static("source-live-mode");
@@ -253,7 +253,7 @@ impl Authorizer {
                     return Err(self.not_source_origin(target)).inspect_err(events::refused);
                 }
                 events::not_for_source(target);
-                return Ok(Watch::NOTHING);
+                return Ok(Watch::Nothing);
             }
             // On an empty map (the common case) this check is nearly free.
             Destination::Source => headers.contains_key(AUTHORIZATION),
@@ -269,7 +269,7 @@ impl Authorizer {
                 .inspect_err(events::refused);
             }
             events::callers_authorization_kept();
-            return Ok(self.watch(None));
+            return Ok(Watch::Nothing);
         }
         let (authorization, live_mode, minted) = self
             .credential_for(requested)
@@ -278,17 +278,20 @@ impl Authorizer {
         if let Some(live_mode) = live_mode {
             headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
         }
-        Ok(self.watch(minted))
+        Ok(minted.map_or(Watch::Nothing, |minted| self.watch(minted)))
     }
 
     /// What to read of the response to a request for Source that carried the
-    /// token minted as `minted`, if any: a sample of Source's clock when one is
-    /// due and this layer signs at all.
+    /// token minted as `minted`: a 401, and `Date` when a sample is due. Only
+    /// such responses are read: theirs is the credential whose validity depends
+    /// on the clock, and a request sent with a fixed credential (an API key, a
+    /// user token, a caller's token) pays nothing for the estimate.
     #[inline]
-    fn watch(&self, minted: Option<NonZeroU64>) -> Watch {
-        Watch {
-            minted,
-            sample: self.signer.is_some() && self.source_clock.wants_sample(),
+    fn watch(&self, minted: NonZeroU64) -> Watch {
+        if self.source_clock.wants_sample() {
+            Watch::Sampled(minted)
+        } else {
+            Watch::Minted(minted)
         }
     }
 
@@ -299,14 +302,14 @@ impl Authorizer {
     pub(crate) fn observe(
         &self,
         response: &impl SourceResponse,
-        minted: Option<NonZeroU64>,
+        minted: NonZeroU64,
         sent: SystemTime,
     ) {
         if !from_origin(response, self.origin_fingerprint) {
             return;
         }
         if response.status() == StatusCode::UNAUTHORIZED {
-            retire(minted);
+            mark_refused(minted);
         }
         if let Some(date) = source_date(response.headers()) {
             self.source_clock.observe(sent, self.clock.now(), date);

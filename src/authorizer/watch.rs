@@ -65,82 +65,106 @@ impl SourceResponse for reqwest::Response {
 }
 
 /// What the layer reads of the response to one request it authorized.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Watch {
-    /// The id of the minted, cached token the request carried ([`Minted::id`]),
-    /// retired if Source answers 401.
-    pub(crate) minted: Option<NonZeroU64>,
-    /// Whether the response is a sample of Source's clock.
-    pub(crate) sample: bool,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Watch {
+    /// Nothing: the request carried no token the layer minted.
+    Nothing,
+    /// A 401, which retires the minted, cached token the request carried
+    /// ([`Minted::id`]).
+    Minted(NonZeroU64),
+    /// That, and `Date`: the response is a sample of Source's clock.
+    Sampled(NonZeroU64),
 }
 
 impl Watch {
-    /// Nothing to read: the request did not go to Source.
-    pub(crate) const NOTHING: Self = Self {
-        minted: None,
-        sample: false,
-    };
+    /// The minted token the request carried.
+    pub(crate) fn minted(self) -> Option<NonZeroU64> {
+        match self {
+            Self::Nothing => None,
+            Self::Minted(id) | Self::Sampled(id) => Some(id),
+        }
+    }
 }
 
-/// What a response future keeps of a [`Watch`]: plain data, no reference to the
-/// layer's caches (so no shared reference count per request), unless the
-/// response is a sample.
-pub(crate) struct Watching {
-    minted: Option<NonZeroU64>,
-    /// The layer's [`Origin::fingerprint`].
-    origin: u64,
+/// What a response future keeps to read its response: plain data, so it holds no
+/// reference to the layer's caches and pays no shared reference count per
+/// request, except for a sample, which goes through the layer.
+#[derive(Debug)]
+pub(crate) enum Watching {
+    Nothing,
+    /// A 401 from the origin with fingerprint `origin` retires `minted` by id.
+    Minted {
+        minted: NonZeroU64,
+        origin: u64,
+    },
     /// Boxed: one response in many is a sample.
-    sample: Option<Box<Sample>>,
-}
-
-struct Sample {
-    authorizer: Arc<Authorizer>,
-    /// When the request was sent, on the local clock.
-    sent: SystemTime,
+    Sampled(Box<Sample>),
 }
 
 impl Watching {
     /// For a request that `authorizer` authorized with `watch`, being sent now.
     #[inline]
     pub(crate) fn new(watch: Watch, authorizer: &Arc<Authorizer>) -> Self {
-        Self {
-            minted: watch.minted,
-            origin: authorizer.origin_fingerprint(),
-            sample: watch.sample.then(|| {
-                Box::new(Sample {
-                    authorizer: authorizer.clone(),
-                    sent: authorizer.now(),
-                })
-            }),
+        match watch {
+            Watch::Nothing => Self::Nothing,
+            Watch::Minted(minted) => Self::Minted {
+                minted,
+                origin: authorizer.origin_fingerprint(),
+            },
+            Watch::Sampled(minted) => Self::Sampled(Sample::new(authorizer, minted)),
         }
     }
 
-    /// Reads `response`: a sample's `Date` and 401 through the layer; otherwise
-    /// only a 401 to a minted token, which retires it by id.
+    /// Reads `response`.
     #[inline]
-    pub(crate) fn observe(&self, response: &impl SourceResponse) {
-        match &self.sample {
-            Some(sample) => sample
-                .authorizer
-                .observe(response, self.minted, sample.sent),
-            None if self.minted.is_some()
-                && response.status() == StatusCode::UNAUTHORIZED
-                && from_origin(response, self.origin) =>
-            {
-                retire(self.minted);
-                // The estimate may be what made Source refuse: read the next response.
-                skew::sample_soon();
+    pub(crate) fn read(&self, response: &impl SourceResponse) {
+        match self {
+            Self::Nothing => {}
+            Self::Minted { minted, origin } => {
+                if response.status() == StatusCode::UNAUTHORIZED && from_origin(response, *origin) {
+                    mark_refused(*minted);
+                    // The estimate may be what made Source refuse: read the next response.
+                    skew::sample_soon();
+                }
             }
-            None => {}
+            Self::Sampled(sample) => sample.read(response),
         }
     }
 }
 
-impl fmt::Debug for Watching {
+/// A request whose response is a sample of Source's clock: the layer, to learn
+/// into, and when the request was sent. Boxed in a response future: one
+/// response in many is a sample.
+pub(crate) struct Sample {
+    authorizer: Arc<Authorizer>,
+    minted: NonZeroU64,
+    /// When the request was sent, on the local clock.
+    sent: SystemTime,
+}
+
+impl Sample {
+    /// A sample of the response to a request being sent now with `minted`.
+    #[cold]
+    pub(crate) fn new(authorizer: &Arc<Authorizer>, minted: NonZeroU64) -> Box<Self> {
+        Box::new(Self {
+            authorizer: authorizer.clone(),
+            minted,
+            sent: authorizer.now(),
+        })
+    }
+
+    /// Reads `response`: `Date`, and a 401.
+    #[cold]
+    pub(crate) fn read(&self, response: &impl SourceResponse) {
+        self.authorizer.observe(response, self.minted, self.sent);
+    }
+}
+
+impl fmt::Debug for Sample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Watching")
+        f.debug_struct("Sample")
             .field("minted", &self.minted)
-            .field("sample", &self.sample.as_ref().map(|sample| sample.sent))
+            .field("sent", &self.sent)
             .finish_non_exhaustive()
     }
 }
@@ -150,13 +174,6 @@ pub(crate) fn from_origin(response: &impl SourceResponse, origin: u64) -> bool {
     response
         .final_target()
         .is_none_or(|target| Origin::fingerprint_of(target) == origin)
-}
-
-/// Marks the minted token a request carried, if any, as refused by Source.
-pub(crate) fn retire(minted: Option<NonZeroU64>) {
-    if let Some(id) = minted {
-        mark_refused(id);
-    }
 }
 
 /// The time Source's response says it was made, unless a cache answered (an

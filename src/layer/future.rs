@@ -1,13 +1,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use crate::error::BoxError;
 use pin_project_lite::pin_project;
 
-use crate::authorizer::{Authorizer, SourceResponse, Watch, Watching};
+use crate::authorizer::{SourceResponse, Watching};
 use crate::error::Error;
 
 pin_project! {
@@ -32,14 +31,11 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    /// The future of a request `authorizer` sent with `watch`.
+    /// The future of a request sent, whose response is read as `watching` says.
     #[inline]
-    pub(crate) fn sent(future: F, watch: Watch, authorizer: &Arc<Authorizer>) -> Self {
+    pub(crate) fn sent(future: F, watching: Watching) -> Self {
         Self {
-            state: State::Sent {
-                future,
-                watching: Watching::new(watch, authorizer),
-            },
+            state: State::Sent { future, watching },
         }
     }
 
@@ -63,9 +59,12 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Sent { future, watching } => {
-                let response = ready!(future.poll(cx)).map_err(Into::into)?;
-                watching.observe(&response);
-                Poll::Ready(Ok(response))
+                // Read in place: the response is not moved on its way out.
+                let polled = future.poll(cx);
+                if let Poll::Ready(Ok(response)) = &polled {
+                    watching.read(response);
+                }
+                polled.map_err(Into::into)
             }
             StateProj::Refused { error } => Poll::Ready(Err(error
                 .take()
