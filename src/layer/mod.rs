@@ -17,6 +17,7 @@
 //! | `new` with a [`MemberToken`], or [`member_token`](SourceAuthLayer::member_token) | `Bearer <jwt>`, refused once expired |
 //! | [`SourceAuthLayer::member`] | a member token minted, cached and refreshed before it expires |
 //! | [`SourceAuthLayer::per_request`] | only the credential each request carries |
+//! | `new` with a [`RotatingKey`], or [`rotating_key`](SourceAuthLayer::rotating_key) | the handle's current `Bearer sk_…`, switched by [`RotatingKey::rotate`] |
 //!
 //! Build [`per_request`](SourceAuthLayer::per_request) for a client whose
 //! requests act as members (a web app's handlers): a request that forgets its
@@ -72,6 +73,20 @@
 //! # let _ = client;
 //! # Ok::<(), source_auth::Error>(())
 //! ```
+//!
+//! # Responses
+//!
+//! The layer reads the responses to the member tokens it minted, so the inner
+//! service answers `http::Response<_>` (on the reqwest path, `reqwest::Response`).
+//! From those that come from its origin (after any redirect, the final one):
+//!
+//! - `Date`, sampled, teaches it Source's clock, on which it signs `iat` and
+//!   `exp` and judges its cached tokens ([`crate::skew`]);
+//! - a 401 retires the cached token the request carried, by id, so the next
+//!   request for that grant mints anew. The layer never re-sends a request:
+//!   `examples/retry.rs` retries once with `tower::retry`, outside the layer.
+//!
+//! A response to any other request is not read, and costs nothing more.
 //!
 //! # Errors
 //!
