@@ -265,6 +265,20 @@ mod tests {
         }
     }
 
+    /// A grant's fixed expiry is a time on the app's clock: on Source's clock the
+    /// token ends at that same instant.
+    #[test]
+    fn a_fixed_expiry_ends_at_the_instant_the_app_asked_for() {
+        for store in both() {
+            let local = store.clock.now();
+            store.source_clock.observe(local, local, local + 10 * MINUTE);
+            let grant = MemberGrant::member("mem_1").expires_at(local + 5 * MINUTE);
+            let header = store.send(&grant).expect("minted");
+            // Source's clock reads 600.5 s ahead (`Date` is read as its second's middle).
+            assert_eq!(store.exp(&header), store.now_secs() + 300 + 600);
+        }
+    }
+
     /// A token Source answered 401 to is replaced on its next use; marking an
     /// older token never retires a newer one.
     #[test]
