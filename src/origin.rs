@@ -186,11 +186,9 @@ impl Origin {
     /// scheme is this origin's.
     #[inline]
     fn matches_authority(&self, https: bool, authority: &str) -> bool {
-        // Exact bytes first: request URIs are nearly always written in lowercase.
-        let same = |a: &str, b: &str| a == b || a.eq_ignore_ascii_case(b);
         https == self.https
-            && ((self.port == default_port(https) && same(authority, &self.host))
-                || same(authority, &self.authority))
+            && ((self.port == default_port(https) && same_host(authority, &self.host))
+                || same_host(authority, &self.authority))
     }
 
     /// A number that names this origin, for a response future that holds no
@@ -234,6 +232,14 @@ impl Origin {
             (true, true) => Destination::SourceWithUserinfo,
         }
     }
+}
+
+/// Whether two hosts (or `host:port`s) are the same, ignoring ASCII case: exact
+/// bytes first, since request URIs are nearly always written in lowercase, and
+/// lengths before either.
+#[inline(always)]
+fn same_host(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))
 }
 
 /// SipHash with fixed keys of the scheme, lowercase host and port, never zero.

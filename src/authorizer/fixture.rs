@@ -271,7 +271,9 @@ mod tests {
     fn a_fixed_expiry_ends_at_the_instant_the_app_asked_for() {
         for store in both() {
             let local = store.clock.now();
-            store.source_clock.observe(local, local, local + 10 * MINUTE);
+            store
+                .source_clock
+                .observe(local, local, local + 10 * MINUTE);
             let grant = MemberGrant::member("mem_1").expires_at(local + 5 * MINUTE);
             let header = store.send(&grant).expect("minted");
             // Source's clock reads 600.5 s ahead (`Date` is read as its second's middle).

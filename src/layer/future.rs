@@ -15,17 +15,15 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         state: State<F>,
+        // Beside the state, not in it, so the inner future is built in place.
+        watching: Watching,
     }
 }
 
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Sent {
-            #[pin]
-            future: F,
-            watching: Watching,
-        },
+        Sent { #[pin] future: F },
         Refused { error: Option<Error> },
     }
 }
@@ -35,7 +33,8 @@ impl<F> ResponseFuture<F> {
     #[inline]
     pub(crate) fn sent(future: F, watching: Watching) -> Self {
         Self {
-            state: State::Sent { future, watching },
+            state: State::Sent { future },
+            watching,
         }
     }
 
@@ -43,6 +42,7 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn refused(error: Error) -> Self {
         Self {
             state: State::Refused { error: Some(error) },
+            watching: Watching::Nothing,
         }
     }
 }
@@ -57,12 +57,13 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Sent { future, watching } => {
+        let this = self.project();
+        match this.state.project() {
+            StateProj::Sent { future } => {
                 // Read in place: the response is not moved on its way out.
                 let polled = future.poll(cx);
                 if let Poll::Ready(Ok(response)) = &polled {
-                    watching.read(response);
+                    this.watching.read(response);
                 }
                 polled.map_err(Into::into)
             }
