@@ -78,6 +78,7 @@ pub(crate) enum Watch {
 
 impl Watch {
     /// The minted token the request carried.
+    #[cfg(feature = "reqwest")]
     pub(crate) fn minted(self) -> Option<NonZeroU64> {
         match self {
             Self::Nothing => None,
