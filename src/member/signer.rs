@@ -170,15 +170,16 @@ impl TokenSigner {
         now: SystemTime,
         offset: ClockOffset,
     ) -> Result<MemberToken> {
-        let signed = self.sign_header(grant, now, offset)?;
-        let claims = MemberClaims {
-            sub: grant.subject().to_owned(),
-            act: grant.actor().map(str::to_owned),
-            iat: signed.iat,
-            exp: signed.exp,
-            scopes: grant.scopes_granted().to_vec(),
-        };
-        Ok(MemberToken::new(signed.authorization, claims))
+        self.sign_with(grant, now, offset, |authorization, iat, exp, _, _| {
+            let claims = MemberClaims {
+                sub: grant.subject().to_owned(),
+                act: grant.actor().map(str::to_owned),
+                iat,
+                exp,
+                scopes: grant.scopes_granted().to_vec(),
+            };
+            MemberToken::new(authorization, claims)
+        })
     }
 
     /// Validates `grant` and signs a token for it at Source's time `now` (a fixed
@@ -190,6 +191,29 @@ impl TokenSigner {
         now: SystemTime,
         offset: ClockOffset,
     ) -> Result<Signed> {
+        self.sign_with(
+            grant,
+            now,
+            offset,
+            |authorization, _, exp, key, key_generation| Signed {
+                authorization,
+                exp,
+                key_id: key.key_id.clone(),
+                key_generation,
+            },
+        )
+    }
+
+    /// Validates `grant`, signs a token for it at Source's time `now`, and hands
+    /// `finish` its `Authorization` value, `iat`, `exp`, the key that signed it
+    /// and that key's generation.
+    fn sign_with<T>(
+        &self,
+        grant: &MemberGrant,
+        now: SystemTime,
+        offset: ClockOffset,
+        finish: impl FnOnce(HeaderValue, u64, u64, &SigningKey, u64) -> T,
+    ) -> Result<T> {
         grant.validate()?;
         let exp = grant.latest_exp(now, offset)?;
         let iat = since_epoch(now)?
@@ -213,23 +237,22 @@ impl TokenSigner {
         self.keys.with_current(|key, key_generation| {
             let authorization = hs256::sign(BEARER, &key.header_segment, &payload, &key.mac)
                 .ok_or_else(|| Error::new(ErrorKind::Signing, "could not sign the member token"))?;
-            Ok(Signed {
-                authorization: token_header(authorization),
+            Ok(finish(
+                token_header(authorization),
                 iat,
                 exp,
-                key_id: key.key_id.clone(),
+                key,
                 key_generation,
-            })
+            ))
         })
     }
 }
 
-/// A signed token's `Authorization` value, and the times it carries.
+/// A signed token's `Authorization` value, its expiry, and the key that signed it.
 #[derive(Debug)]
 pub(crate) struct Signed {
     /// `Bearer <jwt>`, marked sensitive.
     pub(crate) authorization: HeaderValue,
-    pub(crate) iat: u64,
     pub(crate) exp: u64,
     /// The id of the key that signed it.
     pub(crate) key_id: Arc<str>,

@@ -106,7 +106,7 @@ impl TokenVerifier {
 
     /// Checks `token` and returns its claims.
     pub fn verify(&self, token: &str) -> Result<MemberClaims> {
-        self.verify_with_key_id(token).map(|(claims, _)| claims)
+        self.verify_then(token, |_| ()).map(|(claims, ())| claims)
     }
 
     /// Checks only that one of this verifier's keys signed `token` (HS256, the
@@ -132,19 +132,34 @@ impl TokenVerifier {
     /// # Ok::<(), source_auth::Error>(())
     /// ```
     pub fn verify_signature(&self, token: &str) -> Result<()> {
-        self.signed(token).map(|_| ())
+        self.signed(token, |_| ()).map(|_| ())
     }
 
     /// Checks `token` and returns its claims and the id of the key that signed it.
+    #[cfg(feature = "test-util")]
     pub(crate) fn verify_with_key_id(&self, token: &str) -> Result<(MemberClaims, Arc<str>)> {
-        let (parts, key_id) = self.signed(token)?;
-        let claims: ClaimsIn = parts.claims().map_err(malformed)?;
-        let claims = self.check_claims(claims)?;
-        Ok((claims, key_id))
+        self.verify_then(token, |key| key.id.clone())
     }
 
-    /// The parts of `token` and the id of the key that signed it.
-    fn signed<'t>(&self, token: &'t str) -> Result<(Parts<'t>, Arc<str>)> {
+    /// Checks `token` and returns its claims and what `of_key` takes from the key
+    /// that signed it.
+    fn verify_then<K>(
+        &self,
+        token: &str,
+        of_key: impl FnOnce(&VerifyingKey) -> K,
+    ) -> Result<(MemberClaims, K)> {
+        let (parts, of_key) = self.signed(token, of_key)?;
+        let claims: ClaimsIn = parts.claims().map_err(malformed)?;
+        let claims = self.check_claims(claims)?;
+        Ok((claims, of_key))
+    }
+
+    /// The parts of `token` and what `of_key` takes from the key that signed it.
+    fn signed<'t, K>(
+        &self,
+        token: &'t str,
+        of_key: impl FnOnce(&VerifyingKey) -> K,
+    ) -> Result<(Parts<'t>, K)> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::new(
                 ErrorKind::TokenTooLarge,
@@ -165,7 +180,7 @@ impl TokenVerifier {
         let key = candidates
             .find(|key| hs256::verify(&parts, &key.mac).is_ok())
             .ok_or_else(|| malformed(Malformed::Signature))?;
-        Ok((parts, key.id.clone()))
+        Ok((parts, of_key(key)))
     }
 
     fn check_claims(&self, claims: ClaimsIn) -> Result<MemberClaims> {
