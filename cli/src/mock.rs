@@ -128,6 +128,7 @@ fn log_line(request: &RecordedRequest) -> String {
             .and_then(|kind| kind.as_str().map(str::to_owned))
             .unwrap_or_default(),
         Outcome::Rejected { code, .. } => (*code).to_owned(),
+        Outcome::Injected { code, .. } => format!("{code} (injected)"),
         _ => String::new(),
     };
     format!(
