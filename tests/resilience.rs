@@ -367,6 +367,60 @@ async fn only_sources_401_retires_a_token() {
     assert_ne!(from_source[0], from_source[1]);
 }
 
+/// Once Source's clock is known most responses are not samples, and are read for
+/// a 401 alone: one from Source still retires the token, and one a redirect
+/// brought in from another origin still does not.
+#[tokio::test]
+async fn an_unsampled_401_retires_a_token_only_from_source() {
+    let clock = common::clock();
+    let source = "https://api.sourcehealth.com/v1/members";
+    for (final_uri, retires) in [
+        ("https://elsewhere.example/v1/members", false),
+        (source, true),
+    ] {
+        let layer = SourceAuthLayer::member(
+            TokenSigner::new(common::api_key()),
+            MemberGrant::member(MEMBER),
+        )
+        .with_clock(clock.clone());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Source's `Date` first, so the estimate is known; then the 401; then 200.
+        let network = {
+            let seen = seen.clone();
+            let clock = clock.clone();
+            tower::service_fn(move |request: Request<Empty<Bytes>>| {
+                let mut seen = seen.lock().unwrap();
+                seen.push(request.headers()["authorization"].clone());
+                let (status, from) = match seen.len() {
+                    1 => (StatusCode::OK, source),
+                    2 => (StatusCode::UNAUTHORIZED, final_uri),
+                    _ => (StatusCode::OK, source),
+                };
+                let mut response = Response::builder()
+                    .status(status)
+                    .header("date", httpdate::fmt_http_date(clock.now()))
+                    .body(())
+                    .unwrap();
+                response
+                    .extensions_mut()
+                    .insert(tower_http::follow_redirect::RequestUri(
+                        from.parse().unwrap(),
+                    ));
+                std::future::ready(Ok::<_, std::convert::Infallible>(response))
+            })
+        };
+        let mut service = layer.layer(network);
+        for _ in 0..3 {
+            let request = support::get(source);
+            service.ready().await.unwrap().call(request).await.unwrap();
+            clock.advance(Duration::from_secs(1));
+        }
+        let sent = seen.lock().unwrap().clone();
+        assert_eq!(sent[0], sent[1], "the cached token");
+        assert_eq!(sent[2] != sent[1], retires, "401 from {final_uri}");
+    }
+}
+
 /// Many tasks and members while Source's clock moves and the key rotates: every
 /// token Source accepts was for the member its request asked for, every request
 /// succeeds after at most a few 401s, and the counts are reported.
