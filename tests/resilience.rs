@@ -100,7 +100,8 @@ async fn signs_on_sources_clock_ten_minutes_either_way() {
             let mock = MockSource::start().await.unwrap();
             mock.add_api_key(&common::api_key());
             mock.set_clock_offset(offset);
-            let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
+            let kept_signer = TokenSigner::new(common::api_key());
+            let layer = SourceAuthLayer::per_request(kept_signer.clone())
                 .base_url(mock.base_url())
                 .unwrap();
             let url = format!("{}/v1/members/{MEMBER}", layer.origin());
@@ -119,6 +120,8 @@ async fn signs_on_sources_clock_ten_minutes_either_way() {
             let learned = layer.source_clock().offset();
             let error = learned.as_secs_f64() - offset.as_secs_f64();
             assert!(error.abs() <= 1.5, "{learned} for {offset}");
+            // A clone of the signer the layer was built from shares its estimate.
+            assert_eq!(kept_signer.source_clock().offset(), learned);
 
             // The token endpoint's signer, given the layer's estimate, signs
             // tokens Source accepts too.
