@@ -424,6 +424,51 @@ async fn an_unsampled_401_retires_a_token_only_from_source() {
     }
 }
 
+/// reqwest follows redirects itself and reports where the response came from: one
+/// from another origin (a clock ten minutes ahead, answering 401) neither moves
+/// the estimate nor retires the token, over the middleware or the tower service.
+#[tokio::test]
+async fn reqwest_reads_nothing_of_a_response_redirected_elsewhere() {
+    let elsewhere = MockSource::start().await.unwrap();
+    elsewhere.set_clock_offset(ClockOffset::ahead(TEN_MINUTES));
+    let foreign = format!("{}/v1/members/{MEMBER}", elsewhere.base_url());
+    let source = support::Recorder::start_redirecting_to(Some(foreign)).await;
+    for via_middleware in [true, false] {
+        // On a manual clock at the real time, so that the foreign `Date` would
+        // be within the bound the estimate applies.
+        let clock = source_auth::ManualClock::new(std::time::SystemTime::now());
+        let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
+            .with_clock(clock.clone())
+            .base_url(&source.base_url)
+            .unwrap();
+        let url = source.url("/redirect");
+        let before = source.authorizations().len();
+        for _ in 0..2 {
+            let status = if via_middleware {
+                send_middleware(&layer, url.clone(), MemberGrant::member(MEMBER)).await
+            } else {
+                let client = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service(reqwest::Client::new());
+                // reqwest keeps extensions private; its conversion carries them.
+                let request = Request::get(&url)
+                    .extension(MemberGrant::member(MEMBER))
+                    .body(Vec::new())
+                    .unwrap();
+                let request = reqwest::Request::try_from(request).unwrap();
+                client.oneshot(request).await.unwrap().status()
+            };
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            // A second later, so that a token minted anew would differ.
+            clock.advance(Duration::from_secs(1));
+        }
+        assert_eq!(layer.source_clock().offset(), ClockOffset::ZERO);
+        let sent = &source.authorizations()[before..];
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0], sent[1], "middleware: {via_middleware}");
+    }
+}
+
 /// Many tasks and members while Source's clock moves and the key rotates: every
 /// token Source accepts was for the member its request asked for, every request
 /// succeeds after at most a few 401s, and the counts are reported.
