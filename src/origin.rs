@@ -428,4 +428,37 @@ mod tests {
         let other: Uri = "ftp://example.com/".parse().unwrap();
         assert_eq!(Target::of_uri(&other).to_string(), "ftp://example.com");
     }
+
+    /// A target's fingerprint is its origin's exactly when it is on that origin:
+    /// scheme and host in any case, the port given or implied; any other scheme,
+    /// or no host, is no origin's.
+    #[test]
+    fn a_fingerprint_names_one_origin() {
+        let fingerprint_of = |uri: &str| {
+            let uri: Uri = uri.parse().unwrap();
+            Origin::fingerprint_of(Target::of_uri(&uri))
+        };
+        let production = Origin::default().fingerprint();
+        assert_eq!(
+            fingerprint_of("https://api.sourcehealth.com/v1"),
+            production
+        );
+        assert_eq!(
+            fingerprint_of("HTTPS://API.sourcehealth.com:443/"),
+            production
+        );
+        assert_ne!(
+            fingerprint_of("http://api.sourcehealth.com:443/"),
+            production
+        );
+        assert_ne!(fingerprint_of("https://sourcehealth.com/"), production);
+        let local = origin("http://localhost:8080").fingerprint();
+        assert_eq!(fingerprint_of("HTTP://LocalHost:8080/v1"), local);
+        assert_ne!(fingerprint_of("http://localhost:8081/v1"), local);
+        assert_ne!(production, local);
+        let plain = origin("http://localhost").fingerprint();
+        assert_eq!(fingerprint_of("http://localhost/"), plain);
+        assert_eq!(fingerprint_of("ftp://localhost/"), 0);
+        assert_eq!(fingerprint_of("/v1"), 0);
+    }
 }

@@ -316,9 +316,13 @@ mod tests {
         );
     }
 
+    /// The sampling tests share `SAMPLE_SOON`, so they take turns.
+    static SAMPLING: Mutex<()> = Mutex::new(());
+
     /// Every response until the first sample, then one in `SAMPLE_EVERY` per thread.
     #[test]
     fn sampling_thins_out_once_an_estimate_is_known() {
+        let _turn = SAMPLING.lock().unwrap_or_else(PoisonError::into_inner);
         let clock = SourceClock::new();
         assert!((0..10).all(|_| clock.wants_sample()));
         clock.observe(at(1, 0), at(1, 0), at(1, 0));
@@ -334,7 +338,82 @@ mod tests {
         );
     }
 
+    /// A sample asked for after an unread 401 is taken once, beside the one in
+    /// `SAMPLE_EVERY` that is due anyway.
+    #[test]
+    fn a_sample_asked_for_is_taken_once() {
+        let _turn = SAMPLING.lock().unwrap_or_else(PoisonError::into_inner);
+        let clock = SourceClock::new();
+        clock.observe(at(1, 0), at(1, 0), at(1, 0));
+        sample_soon();
+        let sampled = (0..SAMPLE_EVERY).filter(|_| clock.wants_sample()).count();
+        assert_eq!(sampled, 2);
+    }
+
+    /// An offset's sign is `+` unless the remote clock is behind.
+    #[test]
+    fn zero_is_written_with_a_plus() {
+        assert_eq!(ClockOffset::ZERO.to_string(), "+0.000 s");
+        assert_eq!(ClockOffset::from_millis(-1).to_string(), "-0.001 s");
+    }
+
+    /// A move of more than `REPORTED_CHANGE` is reported at INFO, and an offset
+    /// beyond the bound once at WARN, however often it is seen.
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn large_moves_and_an_offset_beyond_the_bound_are_reported() {
+        #[derive(Clone, Default)]
+        struct Log(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Log {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let reports = |needle: &str| {
+            let log = log.0.lock().unwrap_or_else(PoisonError::into_inner);
+            String::from_utf8_lossy(&log).matches(needle).count()
+        };
+        let moved = "now signs on Source's clock";
+        let beyond = "beyond the 3600 s";
+        tracing::subscriber::with_default(subscriber, || {
+            let clock = SourceClock::new();
+            let sample =
+                |date_seconds| clock.observe(at(10_000, 0), at(10_000, 0), at(date_seconds, 0));
+            // From zero to 600.5 s ahead: reported.
+            sample(10_600);
+            assert_eq!(reports(moved), 1);
+            // By exactly `REPORTED_CHANGE`, then by less: not reported.
+            sample(10_603);
+            sample(10_604);
+            assert_eq!(reports(moved), 1);
+            // By more: reported.
+            sample(10_608);
+            assert_eq!(reports(moved), 2);
+            // Beyond the bound: warned once, and the offset applied drops to zero.
+            sample(10_000 + MAX_APPLIED_OFFSET.as_secs() + 1);
+            assert_eq!(reports(beyond), 1);
+            assert_eq!(reports(moved), 3);
+            sample(10_000 + MAX_APPLIED_OFFSET.as_secs() + 2);
+            assert_eq!(reports(beyond), 1);
+        });
+    }
+
     use super::*;
+    use std::sync::{Mutex, PoisonError};
     use std::time::UNIX_EPOCH;
 
     #[test]

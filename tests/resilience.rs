@@ -100,7 +100,8 @@ async fn signs_on_sources_clock_ten_minutes_either_way() {
             let mock = MockSource::start().await.unwrap();
             mock.add_api_key(&common::api_key());
             mock.set_clock_offset(offset);
-            let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
+            let kept_signer = TokenSigner::new(common::api_key());
+            let layer = SourceAuthLayer::per_request(kept_signer.clone())
                 .base_url(mock.base_url())
                 .unwrap();
             let url = format!("{}/v1/members/{MEMBER}", layer.origin());
@@ -119,6 +120,8 @@ async fn signs_on_sources_clock_ten_minutes_either_way() {
             let learned = layer.source_clock().offset();
             let error = learned.as_secs_f64() - offset.as_secs_f64();
             assert!(error.abs() <= 1.5, "{learned} for {offset}");
+            // A clone of the signer the layer was built from shares its estimate.
+            assert_eq!(kept_signer.source_clock().offset(), learned);
 
             // The token endpoint's signer, given the layer's estimate, signs
             // tokens Source accepts too.
@@ -365,6 +368,105 @@ async fn only_sources_401_retires_a_token() {
     assert_eq!(elsewhere[0], elsewhere[1]);
     let from_source = tokens_sent("https://api.sourcehealth.com/v1/members").await;
     assert_ne!(from_source[0], from_source[1]);
+}
+
+/// Once Source's clock is known most responses are not samples, and are read for
+/// a 401 alone: one from Source still retires the token, and one a redirect
+/// brought in from another origin still does not.
+#[tokio::test]
+async fn an_unsampled_401_retires_a_token_only_from_source() {
+    let clock = common::clock();
+    let source = "https://api.sourcehealth.com/v1/members";
+    for (final_uri, retires) in [
+        ("https://elsewhere.example/v1/members", false),
+        (source, true),
+    ] {
+        let layer = SourceAuthLayer::member(
+            TokenSigner::new(common::api_key()),
+            MemberGrant::member(MEMBER),
+        )
+        .with_clock(clock.clone());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Source's `Date` first, so the estimate is known; then the 401; then 200.
+        let network = {
+            let seen = seen.clone();
+            let clock = clock.clone();
+            tower::service_fn(move |request: Request<Empty<Bytes>>| {
+                let mut seen = seen.lock().unwrap();
+                seen.push(request.headers()["authorization"].clone());
+                let (status, from) = match seen.len() {
+                    1 => (StatusCode::OK, source),
+                    2 => (StatusCode::UNAUTHORIZED, final_uri),
+                    _ => (StatusCode::OK, source),
+                };
+                let mut response = Response::builder()
+                    .status(status)
+                    .header("date", httpdate::fmt_http_date(clock.now()))
+                    .body(())
+                    .unwrap();
+                response
+                    .extensions_mut()
+                    .insert(tower_http::follow_redirect::RequestUri(
+                        from.parse().unwrap(),
+                    ));
+                std::future::ready(Ok::<_, std::convert::Infallible>(response))
+            })
+        };
+        let mut service = layer.layer(network);
+        for _ in 0..3 {
+            let request = support::get(source);
+            service.ready().await.unwrap().call(request).await.unwrap();
+            clock.advance(Duration::from_secs(1));
+        }
+        let sent = seen.lock().unwrap().clone();
+        assert_eq!(sent[0], sent[1], "the cached token");
+        assert_eq!(sent[2] != sent[1], retires, "401 from {final_uri}");
+    }
+}
+
+/// reqwest follows redirects itself and reports where the response came from: one
+/// from another origin (a clock ten minutes ahead, answering 401) neither moves
+/// the estimate nor retires the token, over the middleware or the tower service.
+#[tokio::test]
+async fn reqwest_reads_nothing_of_a_response_redirected_elsewhere() {
+    let elsewhere = MockSource::start().await.unwrap();
+    elsewhere.set_clock_offset(ClockOffset::ahead(TEN_MINUTES));
+    let foreign = format!("{}/v1/members/{MEMBER}", elsewhere.base_url());
+    let source = support::Recorder::start_redirecting_to(Some(foreign)).await;
+    for via_middleware in [true, false] {
+        // On a manual clock at the real time, so that the foreign `Date` would
+        // be within the bound the estimate applies.
+        let clock = source_auth::ManualClock::new(std::time::SystemTime::now());
+        let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
+            .with_clock(clock.clone())
+            .base_url(&source.base_url)
+            .unwrap();
+        let url = source.url("/redirect");
+        let before = source.authorizations().len();
+        for _ in 0..2 {
+            let status = if via_middleware {
+                send_middleware(&layer, url.clone(), MemberGrant::member(MEMBER)).await
+            } else {
+                let client = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service(reqwest::Client::new());
+                // reqwest keeps extensions private; its conversion carries them.
+                let request = Request::get(&url)
+                    .extension(MemberGrant::member(MEMBER))
+                    .body(Vec::new())
+                    .unwrap();
+                let request = reqwest::Request::try_from(request).unwrap();
+                client.oneshot(request).await.unwrap().status()
+            };
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            // A second later, so that a token minted anew would differ.
+            clock.advance(Duration::from_secs(1));
+        }
+        assert_eq!(layer.source_clock().offset(), ClockOffset::ZERO);
+        let sent = &source.authorizations()[before..];
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0], sent[1], "middleware: {via_middleware}");
+    }
 }
 
 /// Many tasks and members while Source's clock moves and the key rotates: every

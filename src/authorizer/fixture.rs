@@ -322,7 +322,14 @@ mod tests {
         let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
         let before: Vec<_> = stores
             .iter()
-            .map(|store| store.send(&grant).unwrap())
+            .map(|store| {
+                let first = store.send(&grant).unwrap();
+                // Until the key rotates, the cached token is sent: a second
+                // later, a token minted anew would differ.
+                store.clock.advance(SECOND);
+                assert_eq!(store.send(&grant).unwrap(), first);
+                first
+            })
             .collect();
         let new_secret = "sk_test_fedcba9876543210fedcba9876543210";
         keys.rotate(ApiKey::new("key_test2", new_secret).unwrap());

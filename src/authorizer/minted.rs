@@ -253,4 +253,102 @@ mod tests {
         assert!(samples.iter().any(|jitter| *jitter >= 30 * SECOND));
         assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
     }
+
+    /// Minted at `MINTED_AT` (Unix seconds) by key generation 0, expiring ten
+    /// minutes later: due after nine, with the default margin of a minute.
+    const MINTED_AT: u64 = 1_700_000_000;
+    const EXP: u64 = MINTED_AT + 600;
+
+    fn minted(id: u64, monotonic: Instant) -> Minted {
+        let token = Signed {
+            authorization: HeaderValue::from_static("Bearer token"),
+            iat: MINTED_AT,
+            exp: EXP,
+            key_id: "key_test".into(),
+            key_generation: 0,
+        };
+        let mut minted = Minted::new(token, now(0, monotonic), &RefreshPolicy::default());
+        // An id far past any a test mints, so no other test marks it.
+        minted.id = NonZeroU64::new(id).unwrap();
+        minted
+    }
+
+    /// `after` seconds past minting, on both clocks, with key generation 0.
+    fn now(after: u64, minted_monotonic: Instant) -> Now {
+        Now {
+            wall: at_unix_seconds(MINTED_AT + after),
+            monotonic: minted_monotonic + Duration::from_secs(after),
+            offset: ClockOffset::ZERO,
+            key_generation: 0,
+        }
+    }
+
+    /// Each of the four reasons alone makes a token due.
+    #[test]
+    fn any_one_clock_a_new_key_or_a_refusal_makes_a_token_due() {
+        let start = Instant::now();
+        let token = minted(u64::MAX - 10, start);
+        let fresh = now(60, start);
+        assert!(!token.due(fresh));
+        assert!(token.due(now(540, start)));
+        let wall_alone = Now {
+            wall: at_unix_seconds(MINTED_AT + 540),
+            ..fresh
+        };
+        assert!(token.due(wall_alone));
+        let monotonic_alone = Now {
+            monotonic: start + Duration::from_secs(540),
+            ..fresh
+        };
+        assert!(token.due(monotonic_alone));
+        let new_key = Now {
+            key_generation: 1,
+            ..fresh
+        };
+        assert!(token.due(new_key));
+        mark_refused(token.id);
+        assert!(token.refused());
+        assert!(token.due(fresh));
+    }
+
+    /// Two tokens refused one after the other, in different slots, both stay refused.
+    #[test]
+    fn refusals_of_different_tokens_are_both_kept() {
+        let start = Instant::now();
+        let first = minted(u64::MAX - 20, start);
+        let second = minted(u64::MAX - 21, start);
+        assert!(!first.refused() && !second.refused());
+        mark_refused(first.id);
+        mark_refused(second.id);
+        assert!(first.refused());
+        assert!(second.refused());
+    }
+
+    /// A due token is a fallback only while it satisfies the grant, was signed by
+    /// the current key, was not refused and has not expired by either clock.
+    #[test]
+    fn a_due_token_is_usable_only_while_every_condition_holds() {
+        let start = Instant::now();
+        let token = minted(u64::MAX - 30, start);
+        let due = now(590, start);
+        assert!(token.due(due));
+        assert!(token.usable_for(EXP, due));
+        assert!(
+            !token.usable_for(EXP - 1, due),
+            "a grant asking for an earlier exp"
+        );
+        let new_key = Now {
+            key_generation: 1,
+            ..due
+        };
+        assert!(!token.usable_for(EXP, new_key));
+        assert!(!token.usable_for(EXP, now(600, start)), "expired");
+        let monotonic_expired = Now {
+            monotonic: start + Duration::from_secs(600),
+            ..due
+        };
+        assert!(!token.usable_for(EXP, monotonic_expired));
+        mark_refused(token.id);
+        assert!(!token.usable_for(EXP, due));
+    }
 }

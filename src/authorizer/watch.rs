@@ -186,3 +186,28 @@ pub(crate) fn source_date(headers: &HeaderMap) -> Option<SystemTime> {
     let date = headers.get(DATE)?.to_str().ok()?;
     httpdate::parse_http_date(date).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::authorizer::fixture::key;
+    use crate::{ManualClock, SourceAuthLayer};
+
+    /// A sample shows the token it watches for and when it was sent, and not
+    /// the layer it learns into.
+    #[test]
+    fn a_sample_shows_its_token_and_send_time_only() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let layer = SourceAuthLayer::new(key()).with_clock(clock);
+        let watching = Watching::new(Watch::Sampled(NonZeroU64::MIN), layer.authorizer());
+        let debug = format!("{watching:?}");
+        assert!(
+            debug.starts_with("Sampled(Sample { minted: 1, sent: SystemTime {"),
+            "{debug}"
+        );
+        assert!(debug.ends_with(", .. })"), "{debug}");
+        assert!(!debug.contains("Authorizer"), "{debug}");
+    }
+}

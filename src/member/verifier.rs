@@ -288,3 +288,51 @@ impl fmt::Debug for TokenVerifier {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+    use crate::member::{MemberGrant, MemberToken, TokenSigner};
+    use std::time::UNIX_EPOCH;
+
+    fn key(id: &str) -> ApiKey {
+        ApiKey::new(id, "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000").expect("valid key")
+    }
+
+    /// New keys reach every clone at once; an empty set is refused and changes
+    /// nothing.
+    #[test]
+    fn set_keys_replaces_the_keys_of_every_clone() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let (old, new) = (
+            key("key_0EipsUv2yRFxynHshisN"),
+            key("key_1FjqtVw3zSGyzoIti"),
+        );
+        let signed_by = |key: &ApiKey| {
+            TokenSigner::new(key.clone())
+                .with_clock(clock.clone())
+                .sign(&MemberGrant::member("mem_5QW8j1oKqQjNaPk4Hv3f"))
+                .unwrap()
+        };
+        let (old_token, new_token) = (signed_by(&old), signed_by(&new));
+        let verifier = TokenVerifier::new([old.clone()])
+            .unwrap()
+            .with_clock(clock.clone());
+        let in_a_handler = verifier.clone();
+        let kind = |token: &MemberToken| in_a_handler.verify(token.as_str()).map_err(|e| e.kind());
+        assert_eq!(kind(&new_token).unwrap_err(), ErrorKind::UnknownKey);
+
+        verifier.set_keys([old, new.clone()]).unwrap();
+        assert!(kind(&old_token).is_ok());
+        assert!(kind(&new_token).is_ok());
+
+        verifier.set_keys([new]).unwrap();
+        assert_eq!(kind(&old_token).unwrap_err(), ErrorKind::UnknownKey);
+        assert_eq!(
+            verifier.set_keys([]).unwrap_err().kind(),
+            ErrorKind::NoVerificationKeys
+        );
+        assert!(kind(&new_token).is_ok());
+    }
+}
