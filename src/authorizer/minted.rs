@@ -262,7 +262,6 @@ mod tests {
     fn minted(id: u64, monotonic: Instant) -> Minted {
         let token = Signed {
             authorization: HeaderValue::from_static("Bearer token"),
-            iat: MINTED_AT,
             exp: EXP,
             key_id: "key_test".into(),
             key_generation: 0,
