@@ -59,6 +59,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         match this.state.project() {
+            // Most responses are not read: their future's output passes as it is.
+            StateProj::Sent { future } if matches!(this.watching, Watching::Nothing) => {
+                future.poll(cx).map_err(Into::into)
+            }
             StateProj::Sent { future } => {
                 // Read in place: the response is not moved on its way out.
                 let polled = future.poll(cx);
