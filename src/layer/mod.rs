@@ -342,7 +342,7 @@ impl SourceAuthLayer {
         self.reconfigure(|config| config.clock = Some(clock))
     }
 
-    #[cfg(feature = "reqwest")]
+    #[cfg(any(test, feature = "reqwest"))]
     pub(crate) fn authorizer(&self) -> &Arc<Authorizer> {
         &self.authorizer
     }
