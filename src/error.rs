@@ -83,6 +83,12 @@ pub enum ErrorKind {
     /// A path given to `MockSource` does not start with `/`, or carries a query
     /// string or a fragment, so it could never match a request's path.
     InvalidPath,
+    /// `RotatingKey::rotate` was given a key of the other mode (test for live,
+    /// or live for test) than the one it holds.
+    ModeMismatch,
+    /// A layer built from a `RotatingKey` was given a signer with a fixed key,
+    /// which would keep signing with the old key after a rotation.
+    SignerNotRotating,
 }
 
 impl ErrorKind {
@@ -117,6 +123,8 @@ impl ErrorKind {
             Self::NoVerificationKeys => "no_verification_keys",
             Self::InvalidSubjectParam => "invalid_subject_param",
             Self::InvalidPath => "invalid_path",
+            Self::ModeMismatch => "mode_mismatch",
+            Self::SignerNotRotating => "signer_not_rotating",
         }
     }
 }
@@ -208,6 +216,8 @@ mod tests {
             ErrorKind::NoVerificationKeys,
             ErrorKind::InvalidSubjectParam,
             ErrorKind::InvalidPath,
+            ErrorKind::ModeMismatch,
+            ErrorKind::SignerNotRotating,
         ] {
             assert_eq!(kind.as_label(), snake_case(&format!("{kind:?}")));
         }

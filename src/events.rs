@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::member::MemberGrant;
 use crate::origin::{Origin, Target};
-use crate::skew::{ClockOffset, SourceClock};
+use crate::skew::{ClockBound, SourceClock};
 
 /// A member token was minted for `grant`, or refreshed when `refresh`.
 #[inline]
@@ -119,29 +119,48 @@ pub(crate) fn callers_authorization_kept() {
 
 /// The estimate of Source's clock moved by more than a few seconds.
 #[inline]
-pub(crate) fn clock_offset_changed(offset: ClockOffset) {
+pub(crate) fn clock_offset_changed(bound: ClockBound) {
     #[cfg(feature = "tracing")]
     tracing::info!(
-        offset_seconds = offset.as_secs_f64(),
-        "source-auth now signs on Source's clock, {offset} from this host's"
+        offset_seconds = bound.earliest().as_secs_f64(),
+        latest_offset_seconds = bound.latest().as_secs_f64(),
+        "source-auth now signs on Source's clock, {} from this host's (at most {})",
+        bound.earliest(),
+        bound.latest()
     );
     #[cfg(not(feature = "tracing"))]
-    let _ = offset;
+    let _ = bound;
+}
+
+/// A sample of Source's clock did not overlap the estimate: a clock was
+/// stepped, and the sample wins.
+#[inline]
+pub(crate) fn clock_samples_disagreed(kept: ClockBound, sample: ClockBound) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        kept = %kept,
+        sample = %sample,
+        "source-auth: a sample of Source's clock contradicts the estimate (a clock was \
+         stepped); the estimate restarts from the sample"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (kept, sample);
 }
 
 /// Source's clock seemed further from ours than the layer applies; reported once.
 #[inline]
-pub(crate) fn clock_offset_beyond_bound(offset: ClockOffset, bound: Duration) {
+pub(crate) fn clock_offset_beyond_bound(bound: ClockBound, limit: Duration) {
     #[cfg(feature = "tracing")]
     tracing::warn!(
-        offset_seconds = offset.as_secs_f64(),
-        bound_seconds = bound.as_secs(),
-        "source-auth: Source's clock seems {offset} from this host's, beyond the {} s it \
+        offset_seconds = bound.earliest().as_secs_f64(),
+        bound_seconds = limit.as_secs(),
+        "source-auth: Source's clock seems {} from this host's, beyond the {} s it \
          corrects for, so it signs on this host's clock; check the system clock",
-        bound.as_secs()
+        bound.earliest(),
+        limit.as_secs()
     );
     #[cfg(not(feature = "tracing"))]
-    let _ = (offset, bound);
+    let _ = (bound, limit);
 }
 
 /// Source answered 401 to a cached token, which will not be sent again.
@@ -174,9 +193,9 @@ pub(crate) fn key_rotated(key_id: &str) {
 /// `source_clock` took a sample of the clock of Source at `origin`.
 ///
 /// Unlike the INFO event, which waits for a change of a few seconds, the gauge
-/// follows every sample: a sample is read at most once in `SAMPLE_EVERY`
-/// responses per thread, so setting it (and the label's allocation) stays off
-/// the per-request path.
+/// follows every sample: the earliest end of the bound, the offset tokens are
+/// minted on. A sample is read at most once per `SAMPLE_PERIOD` (and on a 401),
+/// so setting it (and the label's allocation) stays off the per-request path.
 #[inline]
 pub(crate) fn clock_offset_sampled(origin: &Origin, source_clock: &SourceClock) {
     #[cfg(feature = "metrics")]

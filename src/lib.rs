@@ -25,6 +25,7 @@ pub mod layer;
 mod lifetime;
 pub mod member;
 mod origin;
+pub mod resend;
 pub mod skew;
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]

@@ -54,7 +54,8 @@ use reqwest::Url;
 use reqwest_middleware::{Middleware, Next};
 use tower_service::Service;
 
-use crate::authorizer::{Authorizer, Requested, Watch, Watching};
+use crate::authorizer::{Authorizer, Requested, Watch};
+use crate::resend::SkewRefused;
 use crate::error::{BoxError, Result};
 use crate::layer::{ResponseFuture, SourceAuth, SourceAuthLayer};
 use crate::origin::Target;
@@ -121,10 +122,7 @@ where
 
     fn call(&mut self, request: reqwest::Request) -> Self::Future {
         match authorize(self.authorizer(), request, None) {
-            Ok((request, watch)) => {
-                let watching = Watching::new(watch, self.authorizer());
-                ResponseFuture::sent(self.get_mut().call(request), watching)
-            }
+            Ok((request, watch)) => ResponseFuture::sent(self.get_mut().call(request), watch),
             Err(error) => ResponseFuture::refused(error),
         }
     }
@@ -141,15 +139,35 @@ impl Middleware for SourceAuthLayer {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let authorizer = self.authorizer();
-        let (request, watch) = authorize(authorizer, request, Some(extensions))
-            .map_err(reqwest_middleware::Error::middleware)?;
-        // Async, with the layer at hand: every response to a minted token is read
-        // as a sample would be.
-        let sent = authorizer.now();
-        let response = next.run(request, extensions).await?;
-        if let Some(minted) = watch.minted() {
-            authorizer.observe(&response, minted, sent);
+        // Kept, before the layer adds its credential, only while Source may yet
+        // refuse a token for the clock (crate::resend).
+        let spare = if authorizer.source_clock().may_refuse_for_skew() {
+            request.try_clone()
+        } else {
+            None
+        };
+        let response = send(authorizer, request, extensions, next.clone()).await?;
+        match spare {
+            // Once: the 401 taught the estimate, so the re-sent request's token
+            // is minted on Source's clock.
+            Some(spare) if response.extensions().get::<SkewRefused>().is_some() => {
+                send(authorizer, spare, extensions, next).await
+            }
+            _ => Ok(response),
         }
-        Ok(response)
     }
+}
+
+/// Authorizes `request`, sends it on with `next`, and reads its response.
+async fn send(
+    authorizer: &Authorizer,
+    request: reqwest::Request,
+    extensions: &mut Extensions,
+    next: Next<'_>,
+) -> reqwest_middleware::Result<reqwest::Response> {
+    let (request, watch) = authorize(authorizer, request, Some(extensions))
+        .map_err(reqwest_middleware::Error::middleware)?;
+    let mut response = next.run(request, extensions).await?;
+    watch.read(&mut response);
+    Ok(response)
 }

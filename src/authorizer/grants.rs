@@ -1,9 +1,7 @@
 //! Tokens for per-request grants, cached by subject, actor and scopes.
 
-use std::num::NonZeroU64;
 use std::sync::Arc;
 
-use http::HeaderValue;
 use quick_cache::sync::{EntryAction, EntryResult, GuardResult};
 
 use crate::error::Result;
@@ -11,7 +9,8 @@ use crate::events;
 use crate::member::{GrantKey, MemberGrant, Signed};
 
 use super::entries::{self, Entries};
-use super::minted::{Clocks, Minted, Now, RefreshPolicy};
+use super::minted::{Clocks, Granted, Minted, Now, RefreshPolicy};
+use crate::skew::MintTimes;
 
 /// The token last minted for each subject, actor and scopes, reused only for
 /// grants it satisfies.
@@ -45,18 +44,19 @@ impl GrantCache {
     /// outlives the grant that asked for it. A grant that cannot be signed now is
     /// refused, hit or miss alike, and a miss that fails to sign leaves no entry.
     ///
-    /// Returns the header and the id of the token it holds ([`Minted::id`]).
+    /// Returns the header, which token it is, and when the cache was asked.
     pub(crate) fn authorization(
         &self,
         clocks: Clocks<'_>,
         policy: &RefreshPolicy,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
-    ) -> Result<(HeaderValue, NonZeroU64)> {
+        sign: impl FnOnce(&MemberGrant, MintTimes, bool) -> Result<Signed>,
+    ) -> Result<Granted> {
         let now = clocks.read();
         let asking = Asking {
-            latest_exp: grant.latest_exp(now.wall, now.offset)?,
+            latest_exp: grant.latest_exp(now.earliest, now.offset)?,
             now,
+            clocks,
             policy,
         };
         // A hit takes the shard's read lock only. A miss holds a placeholder while
@@ -65,11 +65,12 @@ impl GrantCache {
         match self.tokens.get_value_or_guard(grant.key(), None) {
             GuardResult::Value(minted) if asking.fresh(&minted) => {
                 events::grant_token_hit();
-                Ok(sent(&minted))
+                Ok(asking.sent(&minted))
             }
             GuardResult::Guard(vacant) => {
-                let minted = asking.keep(sign(grant, now, false)?);
-                let sent = sent(&minted);
+                let (now, times) = clocks.read_to_mint();
+                let minted = asking.keep(sign(grant, times, false)?, now);
+                let sent = asking.sent(&minted);
                 entries::keep(vacant, minted);
                 Ok(sent)
             }
@@ -84,11 +85,11 @@ impl GrantCache {
         &self,
         asking: &Asking<'_>,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
-    ) -> Result<(HeaderValue, NonZeroU64)> {
+        sign: impl FnOnce(&MemberGrant, MintTimes, bool) -> Result<Signed>,
+    ) -> Result<Granted> {
         let entry = self.tokens.entry(grant.key(), None, |_, minted| {
             if asking.fresh(minted) {
-                EntryAction::Retain(sent(minted))
+                EntryAction::Retain(asking.sent(minted))
             } else {
                 EntryAction::ReplaceWithGuard
             }
@@ -108,12 +109,13 @@ impl GrantCache {
             }
         };
         if let Some(due) = &old {
-            due.report_if_refused(grant);
+            due.report_if_refused(grant, asking.now);
         }
-        match (sign(grant, asking.now, old.is_some()), old) {
+        let (now, times) = asking.clocks.read_to_mint();
+        match (sign(grant, times, old.is_some()), old) {
             (Ok(token), _) => {
-                let minted = asking.keep(token);
-                let sent = sent(&minted);
+                let minted = asking.keep(token, now);
+                let sent = asking.sent(&minted);
                 entries::keep(guard, minted);
                 Ok(sent)
             }
@@ -121,7 +123,7 @@ impl GrantCache {
             // only if it is still valid and satisfies this grant.
             (Err(error), Some(old)) => {
                 let usable = asking.usable(&old);
-                let sent = sent(&old);
+                let sent = asking.sent(&old);
                 entries::keep(guard, old);
                 if usable { Ok(sent) } else { Err(error) }
             }
@@ -134,7 +136,8 @@ impl GrantCache {
 struct Asking<'a> {
     /// The latest `exp` the request's grant allows.
     latest_exp: u64,
-    now: Now,
+    now: Now<'a>,
+    clocks: Clocks<'a>,
     policy: &'a RefreshPolicy,
 }
 
@@ -147,15 +150,19 @@ impl Asking<'_> {
         minted.usable_for(self.latest_exp, self.now)
     }
 
-    /// `token` as a cache entry.
-    fn keep(&self, token: Signed) -> Arc<Minted> {
-        Arc::new(Minted::new(token, self.now, self.policy))
+    /// `token`, minted at `now`, as a cache entry.
+    fn keep(&self, token: Signed, now: Now<'_>) -> Arc<Minted> {
+        Arc::new(Minted::new(token, self.clocks.mint_ids, now, self.policy))
     }
-}
 
-/// What a request sends of `minted`: its header, and its id.
-fn sent(minted: &Minted) -> (HeaderValue, NonZeroU64) {
-    (minted.authorization().clone(), minted.id)
+    /// What the request sends of `minted`.
+    fn sent(&self, minted: &Minted) -> Granted {
+        Granted {
+            authorization: minted.authorization().clone(),
+            token: minted.sent(),
+            at: self.now.monotonic,
+        }
+    }
 }
 
 #[cfg(test)]

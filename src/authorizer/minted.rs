@@ -1,8 +1,8 @@
 //! A minted token's `Authorization` value, when to refresh it and when to stop
 //! using it: what the layer's own slot and the per-request cache both keep.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::collections::hash_map::{DefaultHasher, RandomState};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,54 +15,75 @@ use crate::events;
 #[cfg(doc)]
 use crate::member::TokenSigner;
 use crate::member::{MemberGrant, Signed};
-use crate::skew::{ClockOffset, SourceClock};
+use crate::skew::{ClockOffset, MintTimes, SourceClock};
 
 /// The default refresh margin is a quarter of the token's lifetime, at most this.
 const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 
 /// When to refresh a cached token: `margin` before it expires, less up to `jitter`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct RefreshPolicy {
     /// `None`: min(25 % of the lifetime, 60 s).
     pub(crate) margin: Option<Duration>,
     pub(crate) jitter: Duration,
+    /// Draws each token's jitter, with its id: random per layer, so that layers
+    /// started together spread out, and fixed by a simulation so that it replays.
+    pub(crate) seed: u64,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            margin: None,
+            jitter: Duration::ZERO,
+            seed: RandomState::new().hash_one(0u8),
+        }
+    }
 }
 
 impl RefreshPolicy {
-    /// How long after minting to refresh a token that lives `lifetime`.
-    fn refresh_after(&self, lifetime: Duration) -> Duration {
+    /// How long after minting to refresh the token minted as `id` that lives
+    /// `lifetime`.
+    fn refresh_after(&self, lifetime: Duration, id: NonZeroU64) -> Duration {
         let margin = self
             .margin
             .unwrap_or_else(|| (lifetime / 4).min(MAX_DEFAULT_MARGIN));
-        lifetime.saturating_sub(margin.saturating_add(random_below(self.jitter)))
+        lifetime.saturating_sub(margin.saturating_add(self.jitter_for(id)))
     }
-}
 
-/// A uniformly spread duration in `[0, max)`, from std's per-process random hash keys.
-fn random_below(max: Duration) -> Duration {
-    let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
-    if nanos == 0 {
-        return Duration::ZERO;
+    /// A duration spread uniformly over `[0, jitter)`, drawn from the seed and `id`.
+    fn jitter_for(&self, id: NonZeroU64) -> Duration {
+        let nanos = u64::try_from(self.jitter.as_nanos()).unwrap_or(u64::MAX);
+        if nanos == 0 {
+            return Duration::ZERO;
+        }
+        // SipHash with fixed keys: the same draw for the same seed and id.
+        let mut hasher = DefaultHasher::new();
+        (self.seed, id).hash(&mut hasher);
+        Duration::from_nanos(hasher.finish() % nanos)
     }
-    Duration::from_nanos(RandomState::new().hash_one(0u8) % nanos)
 }
 
 /// What one freshness decision reads. A token is due for refresh when any clock
-/// says so: Source's wall clock as this host estimates it (the local wall clock,
-/// which counts a system suspend and follows NTP steps, plus the
-/// [`SourceClock`] offset) or the monotonic clock (which a wall clock stepped back
+/// says so: the latest Source's wall clock can read (the local wall clock, which
+/// counts a system suspend and follows NTP steps, plus the latest end of the
+/// [`SourceClock`] bound) or the monotonic clock (which a wall clock stepped back
 /// cannot hold still); or when the key that signed it is no longer the current
 /// one, or Source refused it. Every decision about a cached token goes through
 /// [`Minted::due`] with these, so each input is added in one place.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Now {
-    /// Source's time, estimated: the local wall clock plus the offset.
-    pub(super) wall: SystemTime,
+pub(super) struct Now<'a> {
+    /// The earliest Source's clock can read: what a grant's TTL counts from.
+    pub(super) earliest: SystemTime,
+    /// The latest Source's clock can read: what freshness is judged on.
+    pub(super) latest: SystemTime,
     pub(super) monotonic: Instant,
-    /// The offset in `wall`, which also moves a grant's fixed expiry.
+    /// The earliest end of the bound, which also moves a grant's fixed expiry.
     pub(super) offset: ClockOffset,
     /// The signing key's generation now ([`TokenSigner::key_generation`]).
     pub(super) key_generation: u64,
+    /// The tokens Source refused.
+    pub(super) refusals: &'a Refusals,
 }
 
 /// Where a [`Now`] is read from.
@@ -71,11 +92,14 @@ pub(super) struct Clocks<'a> {
     pub(super) local: &'a dyn Clock,
     pub(super) source: &'a SourceClock,
     pub(super) key_generation: u64,
+    pub(super) refusals: &'a Refusals,
+    /// Numbers the tokens minted.
+    pub(super) mint_ids: &'a MintIds,
 }
 
-impl Clocks<'_> {
-    /// Every clock, read precisely: for minting and for per-request grants.
-    pub(super) fn read(&self) -> Now {
+impl<'a> Clocks<'a> {
+    /// Every clock, read precisely: for per-request grants.
+    pub(super) fn read(&self) -> Now<'a> {
         self.at(self.local.now())
     }
 
@@ -83,38 +107,92 @@ impl Clocks<'_> {
     /// precisely: enough for the hot path of a token refreshed well ahead of its
     /// whole-second `exp`, at a fraction of the cost of a second precise read.
     #[inline]
-    pub(super) fn read_coarse(&self) -> Now {
+    pub(super) fn read_coarse(&self) -> Now<'a> {
         self.at(self.local.now_coarse())
     }
 
+    /// Every clock, read precisely, to mint on: the estimate first folds in any
+    /// jump of the local wall clock, and the times to sign at come with it.
+    pub(super) fn read_to_mint(&self) -> (Now<'a>, MintTimes) {
+        let (wall, monotonic) = (self.local.now(), self.local.monotonic());
+        let times = self.source.mint_times(wall, monotonic);
+        let mut now = self.at(wall);
+        now.monotonic = monotonic;
+        (now, times)
+    }
+
     #[inline]
-    fn at(&self, local_wall: SystemTime) -> Now {
-        let offset = self.source.offset();
+    fn at(&self, local_wall: SystemTime) -> Now<'a> {
+        let bound = self.source.bound();
         Now {
-            wall: offset.apply(local_wall),
+            earliest: bound.earliest().apply(local_wall),
+            latest: bound.latest().apply(local_wall),
             monotonic: self.local.monotonic(),
-            offset,
+            offset: bound.earliest(),
             key_generation: self.key_generation,
+            refusals: self.refusals,
         }
     }
 }
 
 /// Minted tokens Source answered 401 to, by [`Minted::id`]: slot `id % len` holds
-/// `id` (ids start at one; zero is empty). A response future marks the id it carried, with no
-/// reference to the cache, so a request pays no shared reference count for it;
-/// the cache sees the mark on its next use of that token. Ids are never reused, so
-/// a stale mark matches nothing. Two tokens refused at once whose ids share a slot
-/// lose one mark; that token is refused again on its next use and marked again.
-static REFUSED: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+/// `id` (ids start at one; zero is empty). One table per layer: a response future
+/// marks the id it carried, and the cache sees the mark on its next use of that
+/// token. Ids are never reused within a layer, so a stale mark matches nothing.
+/// Two tokens refused at once whose ids share a slot lose one mark; that token is
+/// refused again on its next use and marked again.
+#[derive(Debug)]
+pub(crate) struct Refusals([AtomicU64; 64]);
 
-/// Marks the token minted as `id` as refused by Source.
-pub(crate) fn mark_refused(id: NonZeroU64) {
-    REFUSED[refused_slot(id.get())].store(id.get(), Ordering::Relaxed);
+impl Default for Refusals {
+    fn default() -> Self {
+        Self([const { AtomicU64::new(0) }; 64])
+    }
 }
 
-fn refused_slot(id: u64) -> usize {
-    // The remainder is below 64, so it fits.
-    (id % REFUSED.len() as u64) as usize
+impl Refusals {
+    /// Marks the token minted as `id` as refused by Source.
+    pub(crate) fn mark(&self, id: NonZeroU64) {
+        self.slot(id).store(id.get(), Ordering::Relaxed);
+    }
+
+    /// Whether Source refused the token minted as `id`.
+    #[inline]
+    fn marked(&self, id: NonZeroU64) -> bool {
+        self.slot(id).load(Ordering::Relaxed) == id.get()
+    }
+
+    #[inline]
+    fn slot(&self, id: NonZeroU64) -> &AtomicU64 {
+        // The remainder is below 64, so it fits.
+        &self.0[(id.get() % self.0.len() as u64) as usize]
+    }
+}
+
+/// Hands out [`Minted::id`]s, from one so that zero can mean none: one sequence
+/// per layer, so that one layer's mints never move another's (nor a
+/// simulation's replay). `layer` tells layers apart wherever tokens of several
+/// may meet: a thread's copy of a header, a response on its way back.
+#[derive(Debug)]
+pub(crate) struct MintIds {
+    pub(crate) layer: u64,
+    next: AtomicU64,
+}
+
+impl MintIds {
+    /// A sequence for a new layer, which it names by a process-unique number.
+    pub(crate) fn new() -> Self {
+        static LAYERS: AtomicU64 = AtomicU64::new(1);
+        Self {
+            layer: LAYERS.fetch_add(1, Ordering::Relaxed),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn next(&self) -> NonZeroU64 {
+        // 2^64 mints would take centuries at a billion a second.
+        NonZeroU64::new(self.next.fetch_add(1, Ordering::Relaxed)).unwrap_or(NonZeroU64::MIN)
+    }
 }
 
 /// The `Authorization` value of a minted token and when to stop using it.
@@ -124,45 +202,49 @@ fn refused_slot(id: u64) -> usize {
 /// token past the lifetime Source counts, and one stepped forward retires it early.
 #[derive(Debug)]
 pub(super) struct Minted {
-    /// Unique per mint, so a thread can tell whether its own copy is current, and
-    /// a response future which token Source refused.
+    /// Unique per mint within its layer (named in `sent`), so a thread can tell
+    /// whether its own copy is current, and a response future which token Source
+    /// refused.
     pub(super) id: NonZeroU64,
+    /// The layer that minted it.
+    layer: u64,
     /// The generation of the key that signed it.
     key_generation: u64,
     /// The id of the key that signed it, for events.
     pub(super) key_id: Arc<str>,
     authorization: HeaderValue,
-    /// The token's `exp`, in whole seconds since the Unix epoch.
-    exp: u64,
+    /// The token's `iat` and `exp`, in whole seconds since the Unix epoch.
+    pub(super) iat: u64,
+    pub(super) exp: u64,
+    /// When the latest Source's clock can read reaches this, refresh.
     refresh_at: SystemTime,
     refresh_deadline: Instant,
     expiry_deadline: Instant,
 }
 
-/// Source of [`Minted::id`], from one so that zero can mean none.
-static NEXT_MINT_ID: AtomicU64 = AtomicU64::new(1);
-
 impl Minted {
-    /// `token`, signed at `now`.
-    pub(super) fn new(token: Signed, now: Now, policy: &RefreshPolicy) -> Self {
+    /// `token`, signed at `now`, with the next of `ids`.
+    pub(super) fn new(token: Signed, ids: &MintIds, now: Now<'_>, policy: &RefreshPolicy) -> Self {
+        let id = ids.next();
         let Now {
-            wall, monotonic, ..
+            latest, monotonic, ..
         } = now;
+        // What is left of it at Source, if Source's clock is as late as it can be.
         let lifetime = at_unix_seconds(token.exp)
-            .duration_since(wall)
+            .duration_since(latest)
             .unwrap_or_default();
-        let refresh_after = policy.refresh_after(lifetime);
+        let refresh_after = policy.refresh_after(lifetime, id);
         // A deadline past what `Instant` can hold is today: refresh at once.
         let deadline = |after| monotonic.checked_add(after).unwrap_or(monotonic);
         Self {
-            // 2^64 mints would take centuries at a billion a second.
-            id: NonZeroU64::new(NEXT_MINT_ID.fetch_add(1, Ordering::Relaxed))
-                .unwrap_or(NonZeroU64::MIN),
+            id,
+            layer: ids.layer,
             key_generation: token.key_generation,
             key_id: token.key_id,
             authorization: token.authorization,
+            iat: token.iat,
             exp: token.exp,
-            refresh_at: wall + refresh_after,
+            refresh_at: latest + refresh_after,
             refresh_deadline: deadline(refresh_after),
             expiry_deadline: deadline(lifetime),
         }
@@ -173,46 +255,76 @@ impl Minted {
         &self.authorization
     }
 
+    /// What a request that sends it carries along, for its response to be read.
+    pub(super) fn sent(&self) -> SentToken {
+        SentToken {
+            layer: self.layer,
+            id: self.id,
+            iat: self.iat,
+            exp: self.exp,
+        }
+    }
+
     /// Whether this token is due for refresh: the one freshness rule. Any clock
     /// that has reached its refresh deadline makes it due, and so do a newer key
     /// and Source's 401.
     #[inline]
-    pub(super) fn due(&self, now: Now) -> bool {
-        now.wall >= self.refresh_at
+    pub(super) fn due(&self, now: Now<'_>) -> bool {
+        now.latest >= self.refresh_at
             || now.monotonic >= self.refresh_deadline
             || now.key_generation != self.key_generation
-            || self.refused()
+            || self.refused(now)
     }
 
-    /// Whether Source answered 401 to this token ([`mark_refused`]).
+    /// Whether Source answered 401 to this token ([`Refusals::mark`]).
     #[inline]
-    pub(super) fn refused(&self) -> bool {
-        REFUSED[refused_slot(self.id.get())].load(Ordering::Relaxed) == self.id.get()
+    fn refused(&self, now: Now<'_>) -> bool {
+        now.refusals.marked(self.id)
     }
 
     /// Reports that this token, due, is being replaced because Source refused it.
-    pub(super) fn report_if_refused(&self, grant: &MemberGrant) {
-        if self.refused() {
+    pub(super) fn report_if_refused(&self, grant: &MemberGrant, now: Now<'_>) {
+        if self.refused(now) {
             events::retired(grant.actor().is_some(), &self.key_id);
         }
     }
 
     /// Whether to send this token for a grant whose latest allowed `exp` is
     /// `latest_exp`: it satisfies the grant and is not due.
-    pub(super) fn fresh_for(&self, latest_exp: u64, now: Now) -> bool {
+    pub(super) fn fresh_for(&self, latest_exp: u64, now: Now<'_>) -> bool {
         self.exp <= latest_exp && !self.due(now)
     }
 
     /// Whether a token due for refresh may still be sent for such a grant when
     /// minting its successor failed: it satisfies the grant, has not expired by
     /// either clock, was signed by the current key, and Source has not refused it.
-    pub(super) fn usable_for(&self, latest_exp: u64, now: Now) -> bool {
+    pub(super) fn usable_for(&self, latest_exp: u64, now: Now<'_>) -> bool {
         self.exp <= latest_exp
             && now.key_generation == self.key_generation
-            && !self.refused()
-            && now.wall < at_unix_seconds(self.exp)
+            && !self.refused(now)
+            && now.latest < at_unix_seconds(self.exp)
             && now.monotonic < self.expiry_deadline
     }
+}
+
+/// What a request sending a minted token keeps of it, for its response: which
+/// layer minted which token, to retire it on a 401, and its `iat` and `exp`, to tell whether the
+/// 401 was about the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SentToken {
+    pub(crate) layer: u64,
+    pub(crate) id: NonZeroU64,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+}
+
+/// The `Authorization` value a request gets from a cache, which token it is, and
+/// when (monotonic) the cache was asked: the request's send time, for a sample.
+#[derive(Debug)]
+pub(crate) struct Granted {
+    pub(crate) authorization: HeaderValue,
+    pub(crate) token: SentToken,
+    pub(crate) at: Instant,
 }
 
 #[cfg(test)]
@@ -351,3 +463,4 @@ mod tests {
         assert!(!token.usable_for(EXP, due));
     }
 }
+

@@ -17,10 +17,10 @@ mod watch;
 use std::fmt;
 use std::num::NonZeroU64;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use http::header::{AUTHORIZATION, HeaderName};
-use http::{Extensions, HeaderMap, HeaderValue, StatusCode};
+use http::{Extensions, HeaderMap, HeaderValue};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
@@ -29,14 +29,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events;
 use crate::member::{BEARER, MemberGrant, MemberToken, Signed, TokenSigner};
 use crate::origin::{Destination, Origin, Target};
-use crate::skew::SourceClock;
+use crate::skew::{ClockProbe, MintTimes, Sample, SourceClock};
 
 use grants::GrantCache;
 pub(crate) use minted::RefreshPolicy;
-use minted::{Clocks, Now, mark_refused};
+use minted::{Clocks, Granted, MintIds, Refusals};
 use slot::TokenSlot;
-pub(crate) use watch::{SourceResponse, Watch, Watching};
-use watch::{from_origin, source_date};
+pub(crate) use watch::{SourceResponse, Watch};
 
 /// Source's header choosing live or test mode for a user token.
 const SOURCE_LIVE_MODE: HeaderName = HeaderName::from_static("source-live-mode");
@@ -97,22 +96,34 @@ enum DefaultAuth {
 pub(crate) enum Requested<'a> {
     Token(&'a MemberToken),
     Grant(&'a MemberGrant),
+    /// No credential at all: a [`ClockProbe`].
+    Probe,
 }
 
 impl<'a> Requested<'a> {
-    /// The `MemberToken` or `MemberGrant` in `extensions`; both at once are
-    /// refused rather than one silently dropped.
+    /// The `MemberToken`, `MemberGrant` or `ClockProbe` in `extensions`; two at
+    /// once are refused rather than one silently dropped.
     #[inline]
     pub(crate) fn from_extensions(extensions: &'a Extensions) -> Result<Option<Self>> {
+        // An empty map (the common case) is told apart without hashing a type.
+        if extensions.is_empty() {
+            return Ok(None);
+        }
         match (
             extensions.get::<MemberToken>(),
             extensions.get::<MemberGrant>(),
+            extensions.get::<ClockProbe>(),
         ) {
-            (Some(_), Some(_)) => Err(conflicting(
+            (Some(_), Some(_), _) => Err(conflicting(
                 "the request carries both a MemberToken and a MemberGrant in its extensions; give it one",
             )),
-            (Some(token), None) => Ok(Some(Self::Token(token))),
-            (None, grant) => Ok(grant.map(Self::Grant)),
+            (Some(_), None, Some(_)) | (None, Some(_), Some(_)) => Err(conflicting(
+                "the request carries a ClockProbe, which is sent with no credential, beside a \
+                 MemberGrant or MemberToken; send the probe on its own",
+            )),
+            (Some(token), None, None) => Ok(Some(Self::Token(token))),
+            (None, Some(grant), None) => Ok(Some(Self::Grant(grant))),
+            (None, None, probe) => Ok(probe.map(|_| Self::Probe)),
         }
     }
 
@@ -140,6 +151,7 @@ impl<'a> Requested<'a> {
         match (self, other) {
             (Self::Token(one), Self::Token(other)) => one.authorization() == other.authorization(),
             (Self::Grant(one), Self::Grant(other)) => one == other,
+            (Self::Probe, Self::Probe) => true,
             _ => false,
         }
     }
@@ -161,10 +173,20 @@ pub(crate) struct Authorizer {
     refresh: RefreshPolicy,
     /// Tokens for per-request grants.
     grants: GrantCache,
+    /// The tokens Source refused, and the numbers tokens are minted under.
+    refusals: Refusals,
+    mint_ids: MintIds,
 }
 
 impl Authorizer {
-    pub(crate) fn new(config: &AuthConfig) -> Self {
+    /// An authorizer for `config`, listed so that the responses it reads find it.
+    pub(crate) fn shared(config: &AuthConfig) -> Arc<Self> {
+        let authorizer = Arc::new(Self::new(config));
+        watch::register(authorizer.mint_ids.layer, Arc::downgrade(&authorizer));
+        authorizer
+    }
+
+    fn new(config: &AuthConfig) -> Self {
         let clock = config
             .clock
             .clone()
@@ -213,6 +235,8 @@ impl Authorizer {
             origin_fingerprint: config.origin.fingerprint(),
             refresh: config.refresh,
             grants: GrantCache::new(config.grant_cache_capacity),
+            refusals: Refusals::default(),
+            mint_ids: MintIds::new(),
         }
     }
 
@@ -271,60 +295,74 @@ impl Authorizer {
             events::callers_authorization_kept();
             return Ok(Watch::Nothing);
         }
-        let (authorization, live_mode, minted) = self
+        let (credential, watch) = self
             .credential_for(requested)
             .inspect_err(events::refused)?;
-        headers.insert(AUTHORIZATION, authorization);
-        if let Some(live_mode) = live_mode {
-            headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
+        if let Some((authorization, live_mode)) = credential {
+            headers.insert(AUTHORIZATION, authorization);
+            if let Some(live_mode) = live_mode {
+                headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
+            }
         }
-        Ok(minted.map_or(Watch::Nothing, |minted| self.watch(minted)))
+        Ok(watch)
     }
 
-    /// What to read of the response to a request for Source that carried the
-    /// token minted as `minted`: a 401, and `Date` when a sample is due. Only
-    /// such responses are read: theirs is the credential whose validity depends
-    /// on the clock, and a request sent with a fixed credential (an API key, a
-    /// user token, a caller's token) pays nothing for the estimate.
+    /// What to read of the response to a request for Source that carries the
+    /// minted token `granted`: a 401, and `Date` when a sample is due. A request
+    /// sent with a fixed credential (an API key, a user token) pays nothing for
+    /// the estimate.
     #[inline]
-    fn watch(&self, minted: NonZeroU64) -> Watch {
-        if self.source_clock.wants_sample() {
-            Watch::Sampled(minted)
-        } else {
-            Watch::Minted(minted)
+    fn watch_minted(&self, granted: &Granted) -> Watch {
+        Watch::Minted {
+            token: granted.token,
+            at: granted.at,
+            sample: self.source_clock.wants_sample(granted.at),
         }
     }
 
-    /// Reads the response to a request sent at `sent` (local time) that carried
-    /// the minted token `minted`, received now: only if it came from this layer's
-    /// origin (a response from elsewhere could move the time this layer signs on),
-    /// a 401 retires that token, and `Date` moves the estimate of Source's clock.
-    pub(crate) fn observe(
+    /// What to read of the response to a request that carries a ready-made
+    /// token, or none at all for a probe: `Date`, into the estimate `clock`
+    /// (the one the token was signed on, or the layer's), when a sample is due
+    /// or always.
+    fn watch_token(&self, clock: &SourceClock, always: bool) -> Watch {
+        let at = self.clock.monotonic();
+        Watch::Token {
+            layer: self.mint_ids.layer,
+            sample: clock.wants_sample(at) || always,
+            clock: clock.clone(),
+            at,
+        }
+    }
+
+    /// Stops sending the token minted as `id`: Source refused it.
+    pub(crate) fn retire(&self, id: NonZeroU64) {
+        self.refusals.mark(id);
+    }
+
+    /// Learns from a response from this layer's origin, to a request sent at
+    /// `sent` (monotonic), received now: its `Date`, if any, is a sample for
+    /// `clock`; `refused` says it was a 401, which keeps re-sends possible.
+    pub(crate) fn learn(
         &self,
-        response: &impl SourceResponse,
-        minted: NonZeroU64,
-        sent: SystemTime,
+        clock: &SourceClock,
+        sent: Instant,
+        date: Option<SystemTime>,
+        refused: bool,
     ) {
-        if !from_origin(response, self.origin_fingerprint) {
-            return;
-        }
-        if response.status() == StatusCode::UNAUTHORIZED {
-            mark_refused(minted);
-        }
-        if let Some(date) = source_date(response.headers()) {
-            self.source_clock.observe(sent, self.clock.now(), date);
-            events::clock_offset_sampled(&self.origin, &self.source_clock);
+        let sample = date.map(|date| Sample {
+            sent,
+            received: self.clock.monotonic(),
+            received_wall: self.clock.now(),
+            date,
+        });
+        if clock.learn(sample.as_ref(), refused) {
+            events::clock_offset_sampled(&self.origin, clock);
         }
     }
 
-    /// The local wall clock's time, as a request is sent.
-    pub(crate) fn now(&self) -> SystemTime {
-        self.clock.now()
-    }
-
-    /// [`Origin::fingerprint`] of the origin this layer sends credentials to.
-    pub(crate) fn origin_fingerprint(&self) -> u64 {
-        self.origin_fingerprint
+    /// The estimate of Source's clock this layer signs on.
+    pub(crate) fn source_clock(&self) -> &SourceClock {
+        &self.source_clock
     }
 
     fn not_source_origin(&self, target: Target<'_>) -> Error {
@@ -339,20 +377,25 @@ impl Authorizer {
         )
     }
 
-    /// The `Authorization` value for a request, `Source-Live-Mode` for a user
-    /// token, and the id of a minted token.
+    /// The `Authorization` value for a request and `Source-Live-Mode` for a user
+    /// token (none for a probe), and what to read of its response.
     #[inline]
     fn credential_for(
         &self,
         requested: Option<Requested<'_>>,
-    ) -> Result<(HeaderValue, Option<&HeaderValue>, Option<NonZeroU64>)> {
-        let (authorization, minted) = match (requested, &self.default) {
-            (Some(Requested::Token(token)), _) | (None, DefaultAuth::Token(token)) => {
-                (self.unexpired(token)?, None)
-            }
+    ) -> Result<(Option<(HeaderValue, Option<&HeaderValue>)>, Watch)> {
+        let (authorization, watch) = match (requested, &self.default) {
+            (Some(Requested::Token(token)), _) | (None, DefaultAuth::Token(token)) => (
+                self.unexpired(token)?,
+                self.watch_token(token.source_clock(), false),
+            ),
             (Some(Requested::Grant(grant)), _) => {
-                let (authorization, minted) = self.grant_authorization(grant)?;
-                (authorization, Some(minted))
+                let granted = self.grant_authorization(grant)?;
+                let watch = self.watch_minted(&granted);
+                (granted.authorization, watch)
+            }
+            (Some(Requested::Probe), _) => {
+                return Ok((None, self.watch_token(&self.source_clock, true)));
             }
             (
                 None,
@@ -360,7 +403,12 @@ impl Authorizer {
                     authorization,
                     live_mode,
                 },
-            ) => return Ok((authorization.clone(), live_mode.as_ref(), None)),
+            ) => {
+                return Ok((
+                    Some((authorization.clone(), live_mode.as_ref())),
+                    Watch::Nothing,
+                ));
+            }
             (None, DefaultAuth::Rotating { keys, basic }) => {
                 let current = keys.current();
                 let authorization = if *basic {
@@ -368,11 +416,12 @@ impl Authorizer {
                 } else {
                     &current.bearer
                 };
-                return Ok((authorization.clone(), None, None));
+                return Ok((Some((authorization.clone(), None)), Watch::Nothing));
             }
             (None, DefaultAuth::Grant { grant, slot }) => {
-                let (authorization, minted) = self.mint(slot, grant)?;
-                (authorization, Some(minted))
+                let granted = self.mint(slot, grant)?;
+                let watch = self.watch_minted(&granted);
+                (granted.authorization, watch)
             }
             (None, DefaultAuth::None) => {
                 return Err(Error::new(
@@ -381,7 +430,7 @@ impl Authorizer {
                 ));
             }
         };
-        Ok((authorization, None, minted))
+        Ok((Some((authorization, None)), watch))
     }
 
     fn signer(&self) -> Result<&TokenSigner> {
@@ -393,21 +442,21 @@ impl Authorizer {
         })
     }
 
-    fn grant_authorization(&self, grant: &MemberGrant) -> Result<(HeaderValue, NonZeroU64)> {
+    fn grant_authorization(&self, grant: &MemberGrant) -> Result<Granted> {
         self.grants.authorization(
             self.clocks(),
             &self.refresh,
             grant,
-            |grant, now, refresh| self.sign(grant, now, refresh),
+            |grant, times, refresh| self.sign(grant, times, refresh),
         )
     }
 
-    fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<(HeaderValue, NonZeroU64)> {
+    fn mint(&self, slot: &TokenSlot, grant: &MemberGrant) -> Result<Granted> {
         slot.authorization(
             self.clocks(),
             &self.refresh,
             grant,
-            |grant, now, refresh| self.sign(grant, now, refresh),
+            |grant, times, refresh| self.sign(grant, times, refresh),
         )
     }
 
@@ -418,19 +467,23 @@ impl Authorizer {
             local: &*self.clock,
             source: &self.source_clock,
             key_generation: self.signer.as_ref().map_or(0, TokenSigner::key_generation),
+            refusals: &self.refusals,
+            mint_ids: &self.mint_ids,
         }
     }
 
-    /// Signs a token for `grant` at `now`; `refresh` when it replaces an earlier one.
-    fn sign(&self, grant: &MemberGrant, now: Now, refresh: bool) -> Result<Signed> {
-        let token = self.signer()?.sign_header(grant, now.wall, now.offset)?;
+    /// Signs a token for `grant` at `times`; `refresh` when it replaces an earlier one.
+    fn sign(&self, grant: &MemberGrant, times: MintTimes, refresh: bool) -> Result<Signed> {
+        let token = self.signer()?.sign_header(grant, times)?;
         events::minted(grant, &token.key_id, token.exp, refresh);
         Ok(token)
     }
 
-    /// The `Authorization` value for a ready-made token, refusing one past its `exp`.
+    /// The `Authorization` value for a ready-made token, refusing one that may be
+    /// past its `exp` on Source's clock.
     fn unexpired(&self, token: &MemberToken) -> Result<HeaderValue> {
-        if self.source_clock.at(self.clock.now()) >= token.expires_at() {
+        let latest = self.source_clock.bound().latest().apply(self.clock.now());
+        if latest >= token.expires_at() {
             return Err(Error::new(
                 ErrorKind::Expired,
                 "the member token has expired; sign a new one, or give the layer a MemberGrant so it refreshes tokens itself",
@@ -455,6 +508,12 @@ fn sensitive(value: &str) -> HeaderValue {
         .expect("credentials are validated as visible ASCII before they get here");
     value.set_sensitive(true);
     value
+}
+
+impl Drop for Authorizer {
+    fn drop(&mut self) {
+        watch::unregister(self.mint_ids.layer);
+    }
 }
 
 impl fmt::Debug for Authorizer {

@@ -1,7 +1,6 @@
 //! The layer's own grant's token, refreshed ahead of expiry by a single minter.
 
 use std::cell::RefCell;
-use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
@@ -11,7 +10,8 @@ use crate::error::Result;
 use crate::events;
 use crate::member::{MemberGrant, Signed};
 
-use super::minted::{Clocks, Minted, Now, RefreshPolicy};
+use super::minted::{Clocks, Granted, Minted, Now, RefreshPolicy, SentToken};
+use crate::skew::MintTimes;
 
 thread_local! {
     /// This thread's own copy of the layer's own token, which every request of a
@@ -19,22 +19,29 @@ thread_local! {
     /// count, which threads sending at once would fight over; a copy per thread keeps
     /// that hot path free of shared writes. The per-request cache does not use it:
     /// requests alternating between members would re-copy the header every time.
-    static THREAD_COPY: RefCell<Option<(NonZeroU64, HeaderValue)>> = const { RefCell::new(None) };
+    static THREAD_COPY: RefCell<Option<(SentToken, HeaderValue)>> = const { RefCell::new(None) };
 }
 
 /// This thread's copy of `minted`'s header, made once per token and sharing no
-/// reference count with any other thread's.
-fn thread_copy(minted: &Minted) -> (HeaderValue, NonZeroU64) {
-    THREAD_COPY.with_borrow_mut(|copy| match copy {
-        Some((id, value)) if *id == minted.id => (value.clone(), minted.id),
+/// reference count with any other thread's, as a request sent at `now` gets it.
+/// Keyed by layer and id, so that one layer's token is never sent for another's.
+fn thread_copy(minted: &Minted, now: Now<'_>) -> Granted {
+    let token = minted.sent();
+    let authorization = THREAD_COPY.with_borrow_mut(|copy| match copy {
+        Some((copied, value)) if *copied == token => value.clone(),
         _ => {
             let mut value = HeaderValue::from_bytes(minted.authorization().as_bytes())
                 .expect("a header value's bytes make a valid header value");
             value.set_sensitive(true);
-            *copy = Some((minted.id, value.clone()));
-            (value, minted.id)
+            *copy = Some((token, value.clone()));
+            value
         }
-    })
+    });
+    Granted {
+        authorization,
+        token,
+        at: now.monotonic,
+    }
 }
 
 /// The token last minted for a layer's own grant, which every request it sends
@@ -58,45 +65,46 @@ impl TokenSlot {
     /// wall clock is what says Source's `exp` has come, while the monotonic clock
     /// has not moved. Minting and the failed-refresh fallback read both precisely.
     ///
-    /// Returns the header and the id of the token it holds ([`Minted::id`]).
+    /// Returns the header, which token it is, and when the cache was asked.
     pub(crate) fn authorization(
         &self,
         clocks: Clocks<'_>,
         policy: &RefreshPolicy,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
-    ) -> Result<(HeaderValue, NonZeroU64)> {
+        sign: impl FnOnce(&MemberGrant, MintTimes, bool) -> Result<Signed>,
+    ) -> Result<Granted> {
         if let Some(minted) = &*self.current.load() {
-            if !minted.due(clocks.read_coarse()) {
+            let now = clocks.read_coarse();
+            if !minted.due(now) {
                 events::layer_token_hit();
-                return Ok(thread_copy(minted));
+                return Ok(thread_copy(minted, now));
             }
         }
         // A std mutex, held only for the synchronous mint and never across an `.await`.
         let _minting = self.minting.lock().unwrap_or_else(PoisonError::into_inner);
         // Another request may have minted while this one waited for the lock.
-        let now = clocks.read();
-        let latest_exp = grant.latest_exp(now.wall, now.offset)?;
+        let (now, times) = clocks.read_to_mint();
+        let latest_exp = grant.latest_exp(now.earliest, now.offset)?;
         let current = self.current.load_full();
         if let Some(minted) = &current {
             if minted.fresh_for(latest_exp, now) {
                 events::layer_token_hit();
-                return Ok(thread_copy(minted));
+                return Ok(thread_copy(minted, now));
             }
         }
         if let Some(due) = &current {
-            due.report_if_refused(grant);
+            due.report_if_refused(grant, now);
         }
-        match sign(grant, now, current.is_some()) {
+        match sign(grant, times, current.is_some()) {
             Ok(token) => {
-                let minted = Minted::new(token, now, policy);
-                let sent = (minted.authorization().clone(), minted.id);
+                let minted = Minted::new(token, clocks.mint_ids, now, policy);
+                let granted = thread_copy(&minted, now);
                 self.current.store(Some(Arc::new(minted)));
-                Ok(sent)
+                Ok(granted)
             }
             // A failed refresh keeps a token that is still valid.
             Err(error) => match &current {
-                Some(old) if old.usable_for(latest_exp, now) => Ok(thread_copy(old)),
+                Some(old) if old.usable_for(latest_exp, now) => Ok(thread_copy(old, now)),
                 _ => Err(error),
             },
         }

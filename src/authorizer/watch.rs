@@ -1,26 +1,26 @@
 //! What the layer reads of Source's responses: `Date`, to learn Source's clock,
-//! and 401, to stop sending a token Source refused.
+//! and 401, to stop sending a token Source refused and to tell whether the
+//! refusal was about the clock.
 
-use std::fmt;
-use std::num::NonZeroU64;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock, Weak};
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
 
 use http::header::{AGE, DATE};
-use http::{HeaderMap, StatusCode};
+use http::{Extensions, HeaderMap, StatusCode};
 
 use crate::origin::{Origin, Target};
-use crate::skew;
+use crate::resend;
+use crate::skew::SourceClock;
 
 use super::Authorizer;
-#[cfg(doc)]
-use super::minted::Minted;
-use super::minted::mark_refused;
+use super::minted::SentToken;
 
 /// A response, as the layer reads it on every path.
 pub(crate) trait SourceResponse {
     fn status(&self) -> StatusCode;
     fn headers(&self) -> &HeaderMap;
+    fn extensions_mut(&mut self) -> &mut Extensions;
     /// Where the response came from, when a redirect may have moved it off the
     /// request's URI: `None` when it came from the URI the request was sent to.
     fn final_target(&self) -> Option<Target<'_>>;
@@ -35,11 +35,23 @@ impl<B> SourceResponse for http::Response<B> {
         self.headers()
     }
 
-    /// tower-http's `FollowRedirect` records the URI it last requested.
+    fn extensions_mut(&mut self) -> &mut Extensions {
+        self.extensions_mut()
+    }
+
+    /// tower-http's `FollowRedirect` records the URI it last requested, under a
+    /// type of each major version: 0.7's, and 0.6's (the one reqwest 0.13 uses).
     fn final_target(&self) -> Option<Target<'_>> {
-        self.extensions()
+        let extensions = self.extensions();
+        extensions
             .get::<tower_http::follow_redirect::RequestUri>()
-            .map(|uri| Target::of_uri(&uri.0))
+            .map(|uri| &uri.0)
+            .or_else(|| {
+                extensions
+                    .get::<tower_http_06::follow_redirect::RequestUri>()
+                    .map(|uri| &uri.0)
+            })
+            .map(Target::of_uri)
     }
 }
 
@@ -53,6 +65,10 @@ impl SourceResponse for reqwest::Response {
         self.headers()
     }
 
+    fn extensions_mut(&mut self) -> &mut Extensions {
+        self.extensions_mut()
+    }
+
     /// reqwest follows redirects itself and reports the last URL.
     fn final_target(&self) -> Option<Target<'_>> {
         let url = self.url();
@@ -64,113 +80,78 @@ impl SourceResponse for reqwest::Response {
     }
 }
 
-/// What the layer reads of the response to one request it authorized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the layer reads of the response to one request it let through: plain
+/// data (the layer is found again by its number, [`find`], only when there is
+/// something to read), so a request pays no shared reference count for it.
+#[derive(Debug, Clone)]
 pub(crate) enum Watch {
-    /// Nothing: the request carried no token the layer minted.
+    /// Nothing: the request carried no member token.
     Nothing,
-    /// A 401, which retires the minted, cached token the request carried
-    /// ([`Minted::id`]).
-    Minted(NonZeroU64),
-    /// That, and `Date`: the response is a sample of Source's clock.
-    Sampled(NonZeroU64),
+    /// A token the layer minted, sent at `at` (monotonic): a 401 retires it, and
+    /// `Date` is read on a 401 or when `sample`.
+    Minted {
+        token: SentToken,
+        at: Instant,
+        sample: bool,
+    },
+    /// A ready-made `MemberToken`, sent at `at` by the layer numbered `layer`:
+    /// `Date` teaches the estimate it was signed on, on a 401 or when `sample`.
+    Token {
+        layer: u64,
+        clock: SourceClock,
+        at: Instant,
+        sample: bool,
+    },
 }
 
 impl Watch {
-    /// The minted token the request carried.
-    #[cfg(feature = "reqwest")]
-    pub(crate) fn minted(self) -> Option<NonZeroU64> {
-        match self {
-            Self::Nothing => None,
-            Self::Minted(id) | Self::Sampled(id) => Some(id),
-        }
-    }
-}
-
-/// What a response future keeps to read its response: plain data, so it holds no
-/// reference to the layer's caches and pays no shared reference count per
-/// request, except for a sample, which goes through the layer.
-#[derive(Debug)]
-pub(crate) enum Watching {
-    Nothing,
-    /// A 401 from the origin with fingerprint `origin` retires `minted` by id.
-    Minted {
-        minted: NonZeroU64,
-        origin: u64,
-    },
-    /// Boxed: one response in many is a sample.
-    Sampled(Box<Sample>),
-}
-
-impl Watching {
-    /// For a request that `authorizer` authorized with `watch`, being sent now.
+    /// Reads `response`, on its way to the caller.
     #[inline]
-    pub(crate) fn new(watch: Watch, authorizer: &Arc<Authorizer>) -> Self {
-        match watch {
-            Watch::Nothing => Self::Nothing,
-            Watch::Minted(minted) => Self::Minted {
-                minted,
-                origin: authorizer.origin_fingerprint(),
-            },
-            Watch::Sampled(minted) => Self::Sampled(Sample::new(authorizer, minted)),
-        }
-    }
-
-    /// Reads `response`.
-    #[inline]
-    pub(crate) fn read(&self, response: &impl SourceResponse) {
-        match self {
-            Self::Nothing => {}
-            Self::Minted { minted, origin } => {
-                if response.status() == StatusCode::UNAUTHORIZED && from_origin(response, *origin) {
-                    mark_refused(*minted);
-                    // The estimate may be what made Source refuse: read the next response.
-                    skew::sample_soon();
-                }
+    pub(crate) fn read(&self, response: &mut impl SourceResponse) {
+        let (layer, sample) = match self {
+            Self::Nothing => return,
+            Self::Minted { token, sample, .. } => (token.layer, *sample),
+            Self::Token { layer, sample, .. } => (*layer, *sample),
+        };
+        if sample || response.status() == StatusCode::UNAUTHORIZED {
+            if let Some(authorizer) = find(layer) {
+                read_from(&authorizer, self, response);
             }
-            Self::Sampled(sample) => sample.read(response),
         }
     }
 }
 
-/// A request whose response is a sample of Source's clock: the layer, to learn
-/// into, and when the request was sent. Boxed in a response future: one
-/// response in many is a sample.
-pub(crate) struct Sample {
-    authorizer: Arc<Authorizer>,
-    minted: NonZeroU64,
-    /// When the request was sent, on the local clock.
-    sent: SystemTime,
+/// Reads `response` to a request `watch` describes, which `authorizer` let
+/// through, if it came from the authorizer's origin: a 401 retires a minted
+/// token, `Date` is a sample (on a 401, or when one is due), and a 401 whose
+/// own `Date` proves a minted token was outside Source's window is marked
+/// [`resend::SkewRefused`] for a re-send.
+#[cold]
+fn read_from(authorizer: &Authorizer, watch: &Watch, response: &mut impl SourceResponse) {
+    if !from_origin(response, authorizer.origin_fingerprint) {
+        return;
+    }
+    let (clock, at) = match watch {
+        Watch::Nothing => return,
+        Watch::Minted { at, .. } => (authorizer.source_clock(), *at),
+        Watch::Token { clock, at, .. } => (clock, *at),
+    };
+    let refused = response.status() == StatusCode::UNAUTHORIZED;
+    let date = source_date(response.headers());
+    if let Watch::Minted { token, .. } = watch {
+        if refused {
+            authorizer.retire(token.id);
+            if date.is_some_and(|date| resend::outside_window(token.iat, token.exp, date)) {
+                response.extensions_mut().insert(resend::SkewRefused);
+            }
+        }
+    }
+    authorizer.learn(clock, at, date, refused);
 }
 
-impl Sample {
-    /// A sample of the response to a request being sent now with `minted`.
-    #[cold]
-    pub(crate) fn new(authorizer: &Arc<Authorizer>, minted: NonZeroU64) -> Box<Self> {
-        Box::new(Self {
-            authorizer: authorizer.clone(),
-            minted,
-            sent: authorizer.now(),
-        })
-    }
-
-    /// Reads `response`: `Date`, and a 401.
-    #[cold]
-    pub(crate) fn read(&self, response: &impl SourceResponse) {
-        self.authorizer.observe(response, self.minted, self.sent);
-    }
-}
-
-impl fmt::Debug for Sample {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sample")
-            .field("minted", &self.minted)
-            .field("sent", &self.sent)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Whether `response` came from the origin with this fingerprint.
+/// Whether `response` came from the origin with this fingerprint: where a
+/// redirect follower inside the layer says it came from, else from the request's
+/// own URI, which is the origin's (a response is read only for a request to it).
 pub(crate) fn from_origin(response: &impl SourceResponse, origin: u64) -> bool {
     response
         .final_target()
@@ -187,27 +168,33 @@ pub(crate) fn source_date(headers: &HeaderMap) -> Option<SystemTime> {
     httpdate::parse_http_date(date).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
+/// Every live layer by its number, for the rare response that needs its layer
+/// (a 401, a sample): a directory, not shared state. Each layer reads and
+/// writes only its own entry's estimate and caches, so layers never affect each
+/// other; an entry leaves when its layer is dropped.
+static LAYERS: LazyLock<RwLock<HashMap<u64, Weak<Authorizer>>>> = LazyLock::new(RwLock::default);
 
-    use super::*;
-    use crate::authorizer::fixture::key;
-    use crate::{ManualClock, SourceAuthLayer};
+/// Lists `authorizer` under `layer`.
+pub(crate) fn register(layer: u64, authorizer: Weak<Authorizer>) {
+    LAYERS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(layer, authorizer);
+}
 
-    /// A sample shows the token it watches for and when it was sent, and not
-    /// the layer it learns into.
-    #[test]
-    fn a_sample_shows_its_token_and_send_time_only() {
-        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let layer = SourceAuthLayer::new(key()).with_clock(clock);
-        let watching = Watching::new(Watch::Sampled(NonZeroU64::MIN), layer.authorizer());
-        let debug = format!("{watching:?}");
-        assert!(
-            debug.starts_with("Sampled(Sample { minted: 1, sent: SystemTime {"),
-            "{debug}"
-        );
-        assert!(debug.ends_with(", .. })"), "{debug}");
-        assert!(!debug.contains("Authorizer"), "{debug}");
-    }
+/// Takes the layer numbered `layer` off the list.
+pub(crate) fn unregister(layer: u64) {
+    LAYERS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&layer);
+}
+
+/// The layer numbered `layer`, while it lives.
+fn find(layer: u64) -> Option<Arc<Authorizer>> {
+    LAYERS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&layer)
+        .and_then(Weak::upgrade)
 }

@@ -1,13 +1,14 @@
 //! An API key that the app can replace while it runs.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, Guard};
 use http::HeaderValue;
 
 use super::ApiKey;
+use crate::error::{Error, ErrorKind, Result};
 use crate::events;
 use crate::member::SigningKey;
 
@@ -38,7 +39,7 @@ use crate::member::SigningKey;
 ///
 /// // Later, when the secret store has a new key:
 /// let new = ApiKey::new("key_1FjqtVw3zSGyzoIti", "sk_test_5fD40IrkuMXkzEbsku2aeq8ed11111111")?;
-/// keys.rotate(new);
+/// keys.rotate(new)?;
 /// assert_eq!(keys.key_id(), "key_1FjqtVw3zSGyzoIti");
 /// assert_eq!(&*signer.key_id(), "key_1FjqtVw3zSGyzoIti");
 /// # drop(layer);
@@ -51,9 +52,13 @@ pub struct RotatingKey {
 
 struct Rotation {
     current: ArcSwap<CurrentKey>,
-    /// Bumped after each rotation: what a cached token's key is compared with, a
-    /// plain load on the hot path.
+    /// The current key's generation, published after it: what a cached token's
+    /// key is compared with, a plain load on the hot path. Written only under
+    /// `rotating`, from the current key's own, so it counts nothing separately.
     generation: AtomicU64,
+    /// Held for a whole rotation, so that rotations at once each take the next
+    /// generation: two keys never share one.
+    rotating: Mutex<()>,
 }
 
 /// A key and the headers that send it, made once per rotation.
@@ -85,22 +90,56 @@ impl RotatingKey {
             shared: Arc::new(Rotation {
                 current: ArcSwap::from_pointee(CurrentKey::new(key, 0)),
                 generation: AtomicU64::new(0),
+                rotating: Mutex::new(()),
             }),
         }
     }
 
     /// Replaces the key for every layer, service and signer built from this
     /// handle.
-    pub fn rotate(&self, key: ApiKey) {
+    ///
+    /// Refuses a key of the other mode ([`ErrorKind::ModeMismatch`]): a live app
+    /// rotating to a test key would send test tokens to live data, and a test
+    /// app rotating to a live key would reach live data. Rotations at once are
+    /// applied one after the other, each key under a generation of its own.
+    ///
+    /// ```
+    /// use source_auth::{ApiKey, ErrorKind, RotatingKey};
+    ///
+    /// let keys = RotatingKey::new(ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?);
+    /// let live = ApiKey::new("key_1FjqtVw3zSGyzoIti", "sk_live_5fD40IrkuMXkzEbsku2aeq8ed11111111")?;
+    /// assert_eq!(keys.rotate(live).unwrap_err().kind(), ErrorKind::ModeMismatch);
+    /// assert_eq!(keys.key_id(), "key_0EipsUv2yRFxynHshisN");
+    /// # Ok::<(), source_auth::Error>(())
+    /// ```
+    pub fn rotate(&self, key: ApiKey) -> Result<()> {
+        let _rotating = self
+            .shared
+            .rotating
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.current();
+        if key.mode() != current.key.mode() {
+            return Err(Error::new(
+                ErrorKind::ModeMismatch,
+                format!(
+                    "RotatingKey::rotate was given a {:?} key for a handle holding a {:?} key; \
+                     rotate to a key of the same mode, or build a new handle",
+                    key.mode(),
+                    current.key.mode()
+                ),
+            ));
+        }
         let key_id = key.id().to_owned();
         // The key first, then the generation: a minter that reads the generation
         // first and the key second never labels an old key's token as current.
-        let generation = self.shared.generation.load(Ordering::SeqCst) + 1;
+        let generation = current.generation + 1;
         self.shared
             .current
             .store(Arc::new(CurrentKey::new(key, generation)));
         self.shared.generation.store(generation, Ordering::SeqCst);
         events::key_rotated(&key_id);
+        Ok(())
     }
 
     /// The current key's id.
@@ -143,7 +182,8 @@ mod tests {
         let clone = keys.clone();
         let before = keys.current().bearer.clone();
         let new_secret = "sk_test_5fD40IrkuMXkzEbsku2aeq8ed11111111";
-        keys.rotate(ApiKey::new("key_new", new_secret).unwrap());
+        keys.rotate(ApiKey::new("key_new", new_secret).unwrap())
+            .unwrap();
         assert_eq!(clone.key_id(), "key_new");
         assert_eq!(clone.generation(), 1);
         let current = clone.current();

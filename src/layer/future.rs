@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use crate::error::BoxError;
 use pin_project_lite::pin_project;
 
-use crate::authorizer::{SourceResponse, Watching};
+use crate::authorizer::{SourceResponse, Watch};
 use crate::error::Error;
 
 pin_project! {
@@ -16,7 +16,7 @@ pin_project! {
         #[pin]
         state: State<F>,
         // Beside the state, not in it, so the inner future is built in place.
-        watching: Watching,
+        watch: Watch,
     }
 }
 
@@ -29,12 +29,12 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    /// The future of a request sent, whose response is read as `watching` says.
+    /// The future of a request sent, whose response is read as `watch` says.
     #[inline]
-    pub(crate) fn sent(future: F, watching: Watching) -> Self {
+    pub(crate) fn sent(future: F, watch: Watch) -> Self {
         Self {
             state: State::Sent { future },
-            watching,
+            watch,
         }
     }
 
@@ -42,7 +42,7 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn refused(error: Error) -> Self {
         Self {
             state: State::Refused { error: Some(error) },
-            watching: Watching::Nothing,
+            watch: Watch::Nothing,
         }
     }
 }
@@ -60,14 +60,14 @@ where
         let this = self.project();
         match this.state.project() {
             // Most responses are not read: their future's output passes as it is.
-            StateProj::Sent { future } if matches!(this.watching, Watching::Nothing) => {
+            StateProj::Sent { future } if matches!(this.watch, Watch::Nothing) => {
                 future.poll(cx).map_err(Into::into)
             }
             StateProj::Sent { future } => {
                 // Read in place: the response is not moved on its way out.
-                let polled = future.poll(cx);
-                if let Poll::Ready(Ok(response)) = &polled {
-                    this.watching.read(response);
+                let mut polled = future.poll(cx);
+                if let Poll::Ready(Ok(response)) = &mut polled {
+                    this.watch.read(response);
                 }
                 polled.map_err(Into::into)
             }

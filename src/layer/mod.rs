@@ -147,7 +147,7 @@ use crate::authorizer::{
 };
 use crate::clock::Clock;
 use crate::credential::{ApiKey, Credential, RotatingKey, UserToken};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::member::{MemberGrant, MemberToken, TokenSigner};
 use crate::origin::Origin;
 use crate::skew::SourceClock;
@@ -246,14 +246,14 @@ impl SourceAuthLayer {
             grant_cache_capacity: DEFAULT_GRANT_CACHE_CAPACITY,
         };
         Self {
-            authorizer: Arc::new(Authorizer::new(&config)),
+            authorizer: Authorizer::shared(&config),
             config,
         }
     }
 
     fn reconfigure(mut self, change: impl FnOnce(&mut AuthConfig)) -> Self {
         change(&mut self.config);
-        self.authorizer = Arc::new(Authorizer::new(&self.config));
+        self.authorizer = Authorizer::shared(&self.config);
         self
     }
 
@@ -286,11 +286,26 @@ impl SourceAuthLayer {
     /// Signs per-request member grants with `signer` (layers built from an API key
     /// already have one). The layer then learns Source's clock into the signer's
     /// [`SourceClock`].
-    pub fn signer(self, signer: TokenSigner) -> Self {
-        self.reconfigure(|config| {
+    ///
+    /// A layer built from a [`RotatingKey`] refuses a signer with a fixed key
+    /// ([`ErrorKind::SignerNotRotating`](crate::ErrorKind::SignerNotRotating)): it
+    /// would keep signing with the old key after [`RotatingKey::rotate`]. Give it
+    /// `TokenSigner::rotating(keys.clone())`.
+    pub fn signer(self, signer: TokenSigner) -> Result<Self> {
+        if matches!(self.config.credential, DefaultCredential::RotatingKey { .. })
+            && !signer.is_rotating()
+        {
+            return Err(Error::new(
+                ErrorKind::SignerNotRotating,
+                "this layer sends a RotatingKey, but `.signer(..)` was given a TokenSigner with a \
+                 fixed key, which would keep signing with the old key after a rotation; give it \
+                 `TokenSigner::rotating(keys.clone())`",
+            ));
+        }
+        Ok(self.reconfigure(|config| {
             config.source_clock = signer.source_clock().clone();
             config.signer = Some(signer);
-        })
+        }))
     }
 
     /// Learns Source's clock into `source_clock` and signs on it, instead of the

@@ -5,7 +5,7 @@ use crate::error::BoxError;
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::authorizer::{Authorizer, Requested, Watching};
+use crate::authorizer::{Authorizer, Requested};
 use crate::origin::Target;
 
 use super::ResponseFuture;
@@ -69,14 +69,14 @@ where
             &mut parts.headers,
             Requested::from_extensions(&parts.extensions),
         );
-        let watching = match authorized {
-            Ok(watch) => Watching::new(watch, &self.authorizer),
+        let watch = match authorized {
+            Ok(watch) => watch,
             // Not sent: the service readied by `poll_ready` stays ready for the next call.
             Err(error) => return ResponseFuture::refused(error),
         };
         let request = Request::from_parts(parts, body);
         // Authorization is synchronous, so the service readied by `poll_ready` is the
         // one called, right here; no clone of the inner service is needed.
-        ResponseFuture::sent(self.inner.call(request), watching)
+        ResponseFuture::sent(self.inner.call(request), watch)
     }
 }

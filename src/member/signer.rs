@@ -1,13 +1,13 @@
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::HeaderValue;
 
 use crate::clock::{Clock, SystemClock, since_epoch};
 use crate::credential::{ApiKey, RotatingKey};
 use crate::error::{Error, ErrorKind, Result};
-use crate::skew::{ClockOffset, SourceClock};
+use crate::skew::{MintTimes, SourceClock};
 
 use super::claims::ClaimsOut;
 use super::hs256::{self, HmacSha256};
@@ -147,6 +147,11 @@ impl TokenSigner {
         }
     }
 
+    /// Whether it signs with a [`RotatingKey`]'s current key.
+    pub(crate) fn is_rotating(&self) -> bool {
+        matches!(self.keys, SigningKeys::Rotating(_))
+    }
+
     pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
@@ -157,20 +162,16 @@ impl TokenSigner {
     /// malformed or too many, the expiry is not after now or more than 24 hours
     /// ahead, or the clock reads a time before 1970.
     pub fn sign(&self, grant: &MemberGrant) -> Result<MemberToken> {
-        let offset = self.source_clock.offset();
-        self.sign_at(grant, offset.apply(self.clock.now()), offset)
+        let times = self
+            .source_clock
+            .mint_times(self.clock.now(), self.clock.monotonic());
+        self.sign_at(grant, times)
     }
 
-    /// [`sign`](Self::sign), with Source's time `now` (the local time plus
-    /// `offset`) read by the caller, who needs the same reading to schedule the
-    /// token's refresh.
-    pub(crate) fn sign_at(
-        &self,
-        grant: &MemberGrant,
-        now: SystemTime,
-        offset: ClockOffset,
-    ) -> Result<MemberToken> {
-        self.sign_with(grant, now, offset, |authorization, iat, exp, _, _| {
+    /// [`sign`](Self::sign), at `times` read from Source's clock by the caller,
+    /// who needs the same reading to schedule the token's refresh.
+    pub(crate) fn sign_at(&self, grant: &MemberGrant, times: MintTimes) -> Result<MemberToken> {
+        self.sign_with(grant, times, |authorization, iat, exp, _, _| {
             let claims = MemberClaims {
                 sub: grant.subject().to_owned(),
                 act: grant.actor().map(str::to_owned),
@@ -178,25 +179,20 @@ impl TokenSigner {
                 exp,
                 scopes: grant.scopes_granted().to_vec(),
             };
-            MemberToken::new(authorization, claims)
+            MemberToken::new(authorization, claims, self.source_clock.clone())
         })
     }
 
-    /// Validates `grant` and signs a token for it at Source's time `now` (a fixed
-    /// expiry is on the app's clock, so moved by `offset`), as `Bearer <jwt>`,
-    /// without copying its claims into a [`MemberToken`]: all the layer keeps.
-    pub(crate) fn sign_header(
-        &self,
-        grant: &MemberGrant,
-        now: SystemTime,
-        offset: ClockOffset,
-    ) -> Result<Signed> {
+    /// Validates `grant` and signs a token for it at `times` (a fixed expiry is on
+    /// the app's clock, so moved by their offset), as `Bearer <jwt>`, without
+    /// copying its claims into a [`MemberToken`]: all the layer keeps.
+    pub(crate) fn sign_header(&self, grant: &MemberGrant, times: MintTimes) -> Result<Signed> {
         self.sign_with(
             grant,
-            now,
-            offset,
-            |authorization, _, exp, key, key_generation| Signed {
+            times,
+            |authorization, iat, exp, key, key_generation| Signed {
                 authorization,
+                iat,
                 exp,
                 key_id: key.key_id.clone(),
                 key_generation,
@@ -204,19 +200,28 @@ impl TokenSigner {
         )
     }
 
-    /// Validates `grant`, signs a token for it at Source's time `now`, and hands
-    /// `finish` its `Authorization` value, `iat`, `exp`, the key that signed it
-    /// and that key's generation.
+    /// Validates `grant`, signs a token for it at `times`, and hands `finish` its
+    /// `Authorization` value, `iat`, `exp`, the key that signed it and that key's
+    /// generation.
+    ///
+    /// `exp` counts from Source's earliest time now; `iat` is written at
+    /// `times.iat` (earlier while a jump of the local clock is unsettled, but
+    /// never so early that the lifetime passes 24 hours), less `iat_backdate`.
     fn sign_with<T>(
         &self,
         grant: &MemberGrant,
-        now: SystemTime,
-        offset: ClockOffset,
+        times: MintTimes,
         finish: impl FnOnce(HeaderValue, u64, u64, &SigningKey, u64) -> T,
     ) -> Result<T> {
         grant.validate()?;
-        let exp = grant.latest_exp(now, offset)?;
-        let iat = since_epoch(now)?
+        let exp = grant.latest_exp(times.now, times.offset)?;
+        let now = since_epoch(times.now)?;
+        let iat = since_epoch(times.iat)
+            .unwrap_or_default()
+            .max(Duration::from_secs(
+                exp.saturating_sub(MAX_TOKEN_LIFETIME.as_secs()),
+            ))
+            .min(now)
             .saturating_sub(self.iat_backdate)
             .as_secs();
         if exp - iat > MAX_TOKEN_LIFETIME.as_secs() {
@@ -248,11 +253,13 @@ impl TokenSigner {
     }
 }
 
-/// A signed token's `Authorization` value, its expiry, and the key that signed it.
+/// A signed token's `Authorization` value, its `iat` and `exp`, and the key that
+/// signed it.
 #[derive(Debug)]
 pub(crate) struct Signed {
     /// `Bearer <jwt>`, marked sensitive.
     pub(crate) authorization: HeaderValue,
+    pub(crate) iat: u64,
     pub(crate) exp: u64,
     /// The id of the key that signed it.
     pub(crate) key_id: Arc<str>,
@@ -274,7 +281,7 @@ impl fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSigner")
             .field("key_id", &self.key_id())
-            .field("rotating", &matches!(self.keys, SigningKeys::Rotating(_)))
+            .field("rotating", &self.is_rotating())
             .field("clock", &self.clock)
             .field("source_clock", &self.source_clock)
             .field("iat_backdate", &self.iat_backdate)

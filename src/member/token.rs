@@ -6,6 +6,7 @@ use http::HeaderValue;
 
 use super::MemberClaims;
 use crate::clock::at_unix_seconds;
+use crate::skew::SourceClock;
 
 /// A signed member or caregiver token, as sent in `Authorization: Bearer …`.
 ///
@@ -33,18 +34,31 @@ struct Inner {
     /// token clones it rather than formats it.
     authorization: HeaderValue,
     claims: MemberClaims,
+    /// The estimate it was signed on, which the layer that sends it learns into.
+    source_clock: SourceClock,
 }
 
 impl MemberToken {
     /// A token from its `Bearer <jwt>` header value, as the signer wrote it.
-    pub(crate) fn new(authorization: HeaderValue, claims: MemberClaims) -> Self {
+    pub(crate) fn new(
+        authorization: HeaderValue,
+        claims: MemberClaims,
+        source_clock: SourceClock,
+    ) -> Self {
         debug_assert!(authorization.as_bytes().starts_with(BEARER.as_bytes()));
         Self {
             inner: Arc::new(Inner {
                 authorization,
                 claims,
+                source_clock,
             }),
         }
+    }
+
+    /// The estimate of Source's clock it was signed on: the responses to
+    /// requests that send it teach that estimate.
+    pub(crate) fn source_clock(&self) -> &SourceClock {
+        &self.inner.source_clock
     }
 
     /// The compact JWT.
