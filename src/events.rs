@@ -236,6 +236,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
+    use crate::skew::Sample;
 
     /// What `f` recorded, as (kind, name, labels, value) sorted by name and
     /// labels, each label as `key=value`.
@@ -311,11 +312,11 @@ mod tests {
         let mock = Origin::parse("http://127.0.0.1:8080").unwrap();
         let (clock, mock_clock) = (SourceClock::new(), SourceClock::new());
         let metrics = recorded(|| {
-            clock.observe(at(1000), at(1000), at(1600));
+            clock.observe(&Sample::instant(at(1000), at(1600)));
             clock_offset_sampled(&source, &clock);
-            clock.observe(at(1000), at(1000), at(997));
+            clock.observe(&Sample::instant(at(1000), at(997)));
             clock_offset_sampled(&source, &clock);
-            mock_clock.observe(at(1000), at(1000), at(1001));
+            mock_clock.observe(&Sample::instant(at(1000), at(1001)));
             clock_offset_sampled(&mock, &mock_clock);
         });
         let offset = |host: &str, seconds: f64| {
@@ -326,12 +327,13 @@ mod tests {
                 DebugValue::Gauge(seconds.into()),
             )
         };
-        // `Date` is read as the middle of its second, hence the halves.
+        // The earliest end: `Date` itself, for a response with no round trip.
+        // The second sample contradicts the first, and wins.
         assert_eq!(
             metrics,
             [
-                offset("127.0.0.1", 1.5),
-                offset("api.sourcehealth.com", -2.5)
+                offset("127.0.0.1", 1.0),
+                offset("api.sourcehealth.com", -3.0)
             ]
         );
     }

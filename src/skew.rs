@@ -44,9 +44,10 @@
 //!
 //! As NTP's clock filter and Marzullo's algorithm do, a new sample is intersected
 //! with the estimate: the estimate only narrows, and one wide sample can neither
-//! widen nor move it. Two clocks drift apart, so before intersecting, the kept
-//! bound is widened by [`MAX_DRIFT_PPM`] of its age, and a bound older than
-//! [`SAMPLE_KEPT`] is replaced rather than narrowed.
+//! widen nor move it. Two clocks drift apart, so a sample that misses the kept
+//! bound by no more than [`MAX_DRIFT_PPM`] of its age still narrows the bound
+//! widened by that much, and a bound older than [`SAMPLE_KEPT`] is replaced
+//! rather than narrowed.
 //!
 //! When a sample and the estimate do not overlap, one of the clocks was stepped
 //! (this host's, by NTP or an operator, or Source's): **the new sample wins**, the
@@ -116,7 +117,8 @@ pub const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 pub const SAMPLE_KEPT: Duration = Duration::from_secs(60 * 60);
 
 /// How fast two clocks are assumed to drift apart at most, in parts per million:
-/// a kept bound is widened by this much of its age before a new sample narrows it.
+/// a new sample that misses the kept bound by no more than this much of the
+/// bound's age is drift, not a step, and still narrows it.
 pub const MAX_DRIFT_PPM: u32 = 500;
 
 /// A wall clock that moved this much more or less than the monotonic one since
@@ -345,6 +347,21 @@ impl Sample {
             self.received_wall,
             self.date,
         ))
+    }
+}
+
+#[cfg(test)]
+impl Sample {
+    /// A response received at `wall` (and now on the monotonic clock) with no
+    /// round trip, dated `date`.
+    pub(crate) fn instant(wall: SystemTime, date: SystemTime) -> Self {
+        let now = Instant::now();
+        Self {
+            sent: now,
+            received: now,
+            received_wall: wall,
+            date,
+        }
     }
 }
 
@@ -581,14 +598,19 @@ impl SourceClock {
             {
                 anchored.settle(sample.received_wall, sample.received);
                 let age = sample.received.saturating_duration_since(anchored.sampled);
-                let kept_bound = anchored.bound.widened(millis(drift(age)));
-                match kept_bound.intersection(bound) {
+                // Drift only excuses a disagreement: a sample the kept bound agrees
+                // with narrows it without widening it first.
+                let overlap = anchored.bound.intersection(bound).or_else(|| {
+                    let widened = anchored.bound.widened(millis(drift(age)));
+                    widened.intersection(bound)
+                });
+                match overlap {
                     // A jump since the kept sample makes it unreliable: the new one
                     // alone holds.
                     Some(_) if anchored.unsettled_millis != 0 => bound,
                     Some(both) => both,
                     None => {
-                        events::clock_samples_disagreed(kept_bound, bound);
+                        events::clock_samples_disagreed(anchored.bound, bound);
                         bound
                     }
                 }
@@ -666,3 +688,319 @@ impl fmt::Debug for SourceClock {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClockProbe;
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn at(seconds: u64, millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_millis(millis)
+    }
+
+    fn ms(millis: i64) -> ClockOffset {
+        ClockOffset::from_millis(millis)
+    }
+
+    /// A response sent at `sent_ms` and received `round_trip_ms` later, on both
+    /// clocks (milliseconds after `base`, and after 1000 s on the wall clock),
+    /// dated `date`.
+    fn sample(base: Instant, sent_ms: u64, round_trip_ms: u64, date: SystemTime) -> Sample {
+        let received = sent_ms + round_trip_ms;
+        Sample {
+            sent: base + Duration::from_millis(sent_ms),
+            received: base + Duration::from_millis(received),
+            received_wall: at(1000, received),
+            date,
+        }
+    }
+
+    #[test]
+    fn a_response_bounds_the_offset_by_its_round_trip_and_dates_second() {
+        // Sent at 1000.2, received at 1000.4, dated 1600: Source made it between
+        // 1600.0 and 1601.0, while ours read between 1000.2 and 1000.4.
+        let bound = ClockBound::from_response(at(1000, 200), at(1000, 400), at(1600, 0));
+        assert_eq!(bound.earliest(), ms(599_600));
+        assert_eq!(bound.latest(), ms(600_800));
+        assert_eq!(bound.width(), Duration::from_millis(1200));
+        assert!(bound.contains(ms(600_000)) && !bound.contains(ms(600_801)));
+        assert_eq!(bound.to_string(), "[+599.600 s, +600.800 s]");
+        // Received before sent (a wall clock stepped back): no round trip.
+        let inverted = ClockBound::from_response(at(1000, 400), at(1000, 200), at(1600, 0));
+        assert_eq!(inverted.earliest(), ms(599_600));
+        assert_eq!(inverted.latest(), ms(600_600));
+    }
+
+    #[test]
+    fn bounds_survive_packing_whatever_their_sign() {
+        for (earliest, latest) in [(0, 0), (-3_600_000, -3_599_000), (-1, 1), (599_600, 600_800)] {
+            let bound = ClockBound {
+                earliest: ms(earliest),
+                latest: ms(latest),
+            };
+            assert_eq!(ClockBound::unpack(bound.pack()), bound);
+        }
+        let huge = ClockBound {
+            earliest: ms(i64::MIN),
+            latest: ms(i64::MAX),
+        };
+        let packed = ClockBound::unpack(huge.pack());
+        assert_eq!(packed.earliest(), ms(i32::MIN.into()));
+        assert_eq!(packed.latest(), ms(i32::MAX.into()));
+    }
+
+    /// The defect this estimate fixes: on a host whose clock is right, a sample
+    /// taken at any fraction of a second never puts `iat` in Source's future.
+    #[test]
+    fn on_a_correct_clock_no_token_is_issued_in_sources_future() {
+        for fraction in (0..8).map(|eighth| eighth * 125) {
+            let clock = SourceClock::new();
+            let base = Instant::now();
+            // Source's clock is ours: the response left at 1000 s + fraction + 10 ms.
+            let date = UNIX_EPOCH + Duration::from_secs(1000);
+            let taken = clock.observe(&Sample {
+                sent: base + Duration::from_millis(fraction),
+                received: base + Duration::from_millis(fraction + 20),
+                received_wall: at(1000, fraction + 20),
+                date,
+            });
+            assert!(taken);
+            assert!(clock.bound().contains(ClockOffset::ZERO), "{}", clock.bound());
+            for later in 0..120u64 {
+                let now = at(1001, later * 37 % 1000);
+                let monotonic = base + Duration::from_millis(1001 + later * 37 % 1000 - 1000);
+                let times = clock.mint_times(now, monotonic);
+                assert!(times.iat <= now, "iat {:?} after {now:?}", times.iat);
+                assert!(times.now <= now);
+            }
+        }
+    }
+
+    #[test]
+    fn a_slow_round_trip_is_not_a_sample() {
+        let clock = SourceClock::new();
+        let base = Instant::now();
+        let slow = sample(base, 0, 6_000, at(1003, 0));
+        assert!(!clock.observe(&slow));
+        assert!(!clock.is_sampled());
+        assert_eq!(clock.bound(), ClockBound::ZERO);
+        // At the bound it still counts.
+        let limit = u64::try_from(MAX_SAMPLE_ROUND_TRIP.as_millis()).unwrap();
+        assert!(clock.observe(&sample(base, 0, limit, at(1003, 0))));
+        // A wall clock stepped between send and receive does not stretch it: the
+        // round trip is the monotonic one.
+        let stepped = Sample {
+            received_wall: at(5000, 0),
+            ..sample(base, 10_000, 100, at(5000, 0))
+        };
+        assert!(clock.observe(&stepped));
+    }
+
+    /// Samples intersect: the estimate narrows, and a wide sample that agrees
+    /// neither widens nor moves it.
+    #[test]
+    fn samples_narrow_the_estimate_and_a_wide_one_moves_nothing() {
+        let clock = SourceClock::new();
+        let base = Instant::now();
+        // Received at 1000.100, dated 1600: Source is 599.9 to 600.9 s ahead
+        // (the round trip of 0 adds nothing).
+        assert!(clock.observe(&sample(base, 100, 0, at(1600, 0))));
+        assert_eq!(clock.bound().earliest(), ms(599_900));
+        assert_eq!(clock.bound().latest(), ms(600_900));
+        // Received at 1000.700, dated 1601: 600.3 to 601.3 ahead. Both hold:
+        // 600.3 to 600.9.
+        assert!(clock.observe(&sample(base, 700, 0, at(1601, 0))));
+        assert_eq!(clock.bound().earliest(), ms(600_300));
+        assert_eq!(clock.bound().latest(), ms(600_900));
+        // A wide sample (a 2.5 s round trip) that agrees changes nothing.
+        let before = clock.bound();
+        assert!(clock.observe(&sample(base, 1000, 2500, at(1602, 0))));
+        assert_eq!(clock.bound(), before);
+        assert_eq!(clock.offset(), ms(600_300));
+        assert_eq!(clock.at(at(2000, 0)), at(2600, 300));
+    }
+
+    /// Samples that contradict the estimate mean a clock was stepped: the new one wins.
+    #[test]
+    fn a_contradicting_sample_wins() {
+        let clock = SourceClock::new();
+        let base = Instant::now();
+        assert!(clock.observe(&sample(base, 0, 0, at(1600, 0))));
+        assert!(clock.observe(&sample(base, 500, 0, at(399, 0))));
+        assert_eq!(clock.bound().earliest(), ms(-601_500));
+        assert_eq!(clock.bound().latest(), ms(-600_500));
+    }
+
+    /// An old bound is widened by the drift allowance before it is intersected,
+    /// and one older than `SAMPLE_KEPT` is replaced.
+    #[test]
+    fn old_samples_widen_with_drift_and_expire() {
+        let clock = SourceClock::new();
+        let base = Instant::now();
+        assert!(clock.observe(&sample(base, 0, 0, at(1000, 0))));
+        assert_eq!(clock.bound().latest(), ms(1000));
+        // Half an hour later (on both clocks), a sample 1.2 to 2.2 s ahead misses
+        // it by 0.2 s: drift, since the old bound widened by 0.9 s (500 ppm of
+        // 30 minutes) reaches 1.9 s. They agree on 1.2 to 1.9 s.
+        let half_hour = 30 * 60 * 1000;
+        let later = Sample {
+            sent: base + Duration::from_millis(half_hour),
+            received: base + Duration::from_millis(half_hour),
+            received_wall: at(1000 + 30 * 60, 0),
+            date: at(1000 + 30 * 60, 0) + Duration::from_millis(1200),
+        };
+        assert!(clock.observe(&later));
+        assert_eq!(clock.bound().earliest(), ms(1200));
+        assert_eq!(clock.bound().latest(), ms(1900));
+        // ...and after `SAMPLE_KEPT` a sample replaces the bound outright.
+        let kept_ms = u64::try_from(SAMPLE_KEPT.as_millis()).unwrap() + half_hour + 1;
+        let much_later = Sample {
+            sent: base + Duration::from_millis(kept_ms),
+            received: base + Duration::from_millis(kept_ms),
+            received_wall: at(1000, kept_ms),
+            date: at(1000, kept_ms) + Duration::from_secs(5),
+        };
+        assert!(clock.observe(&much_later));
+        assert_eq!(clock.bound().width(), Duration::from_secs(1));
+    }
+
+    /// A wall clock stepped back moves the estimate by as much; one that ran
+    /// ahead (a forward step or a suspend) writes `iat` early enough for either,
+    /// and asks for a sample.
+    #[test]
+    fn jumps_of_the_local_wall_clock_are_folded_in_when_minting() {
+        let clock = SourceClock::new();
+        let base = Instant::now();
+        assert!(clock.observe(&sample(base, 0, 0, at(1000, 0))));
+        clock.learn(Some(&sample(base, 0, 0, at(1000, 0))), false);
+        assert!(!clock.may_refuse_for_skew());
+        // Ten seconds on, the wall clock reads 60 s less than it should.
+        let monotonic = base + Duration::from_secs(10);
+        let times = clock.mint_times(at(950, 0), monotonic);
+        assert_eq!(clock.offset(), ms(60_000));
+        assert_eq!(times.now, at(1010, 0));
+        assert_eq!(times.iat, times.now);
+        assert!(clock.may_refuse_for_skew());
+        assert!(clock.wants_sample(monotonic));
+        // Then it runs 300 s ahead of the monotonic clock: Source may be where it
+        // was (a suspend) or 300 s behind it (a step).
+        let times = clock.mint_times(at(1260, 0), base + Duration::from_secs(20));
+        assert_eq!(times.now, at(1320, 0));
+        assert_eq!(times.iat, at(1020, 0));
+        // A small wobble is no jump.
+        let times = clock.mint_times(at(1260, 50), base + Duration::from_secs(20));
+        assert_eq!(times.iat, at(1020, 50));
+        // The next sample settles it, alone.
+        let settled = Sample {
+            sent: base + Duration::from_secs(21),
+            received: base + Duration::from_secs(21),
+            received_wall: at(1261, 0),
+            date: at(1021, 0),
+        };
+        assert!(clock.observe(&settled));
+        let times = clock.mint_times(at(1261, 0), base + Duration::from_secs(21));
+        assert_eq!(times.iat, times.now);
+        assert_eq!(times.now, at(1021, 0));
+    }
+
+    /// Before the first sample, the local clock.
+    #[test]
+    fn before_any_sample_the_local_clock_is_used() {
+        let clock = SourceClock::new();
+        let times = clock.mint_times(at(1000, 0), Instant::now());
+        assert_eq!((times.now, times.iat, times.offset), (at(1000, 0), at(1000, 0), ms(0)));
+        assert_eq!(
+            format!("{clock:?}"),
+            "SourceClock { bound: ClockBound { earliest: ClockOffset { millis: 0 }, latest: ClockOffset { millis: 0 } } }"
+        );
+    }
+
+    #[test]
+    fn an_estimate_beyond_the_bound_is_not_applied() {
+        let clock = SourceClock::new();
+        let base = Instant::now();
+        assert!(clock.observe(&sample(base, 0, 0, at(1000 + 15 * 60, 0))));
+        assert_eq!(clock.offset(), ms(15 * 60_000));
+        let beyond = 1000 + MAX_APPLIED_OFFSET.as_secs() + 1;
+        assert!(clock.observe(&sample(base, 0, 0, at(beyond, 0))));
+        assert_eq!(clock.bound(), ClockBound::ZERO);
+        assert!(clock.is_sampled());
+        // Within the bound again: applied again.
+        assert!(clock.observe(&sample(base, 0, 0, at(1000 - 15 * 60, 0))));
+        assert_eq!(clock.offset(), ms(-15 * 60_000));
+    }
+
+    /// One response per period is claimed, whatever it carries, and the next
+    /// one after `sample_soon`; clones share the claim.
+    #[test]
+    fn sampling_claims_one_response_per_period() {
+        let clock = SourceClock::new();
+        let base = clock.estimate.started;
+        assert!(clock.wants_sample(base));
+        // No sample arrives (a Source that sends no `Date`): still one per period.
+        let within = (1..100).map(|ms| base + Duration::from_millis(ms * 9));
+        assert_eq!(within.filter(|at| clock.clone().wants_sample(*at)).count(), 0);
+        assert!(clock.wants_sample(base + SAMPLE_PERIOD));
+        assert!(!clock.wants_sample(base + SAMPLE_PERIOD));
+        clock.sample_soon();
+        assert!(clock.wants_sample(base + SAMPLE_PERIOD));
+        assert!(!clock.wants_sample(base + SAMPLE_PERIOD + Duration::from_millis(1)));
+    }
+
+    /// A 401 keeps re-sends possible until a sample that is not one.
+    #[test]
+    fn a_refusal_arms_re_sends_until_a_good_sample() {
+        let clock = SourceClock::new();
+        let base = Instant::now();
+        assert!(clock.may_refuse_for_skew());
+        assert!(clock.learn(Some(&sample(base, 0, 0, at(1000, 0))), false));
+        assert!(!clock.may_refuse_for_skew());
+        // A 401 with no `Date`: armed, and the next response is sampled.
+        let base = clock.estimate.started;
+        assert!(clock.wants_sample(base));
+        assert!(!clock.wants_sample(base));
+        assert!(!clock.learn(None, true));
+        assert!(clock.may_refuse_for_skew());
+        assert!(clock.wants_sample(base));
+        // A 401 that is a sample stays armed; a good sample disarms.
+        assert!(clock.learn(Some(&sample(base, 0, 0, at(1000, 0))), true));
+        assert!(clock.may_refuse_for_skew());
+        assert!(clock.learn(Some(&sample(base, 0, 0, at(1000, 0))), false));
+        assert!(!clock.may_refuse_for_skew());
+        // A slow sample teaches nothing and changes nothing.
+        assert!(!clock.learn(Some(&sample(base, 0, 9_000, at(1000, 0))), false));
+        assert!(!clock.may_refuse_for_skew());
+    }
+    #[test]
+    fn zero_is_written_with_a_plus() {
+        assert_eq!(ClockOffset::ZERO.to_string(), "+0.000 s");
+        assert_eq!(ClockOffset::from_millis(-1).to_string(), "-0.001 s");
+    }
+
+    #[test]
+    fn between_and_apply_agree_both_ways() {
+        let local = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for remote in [
+            local + Duration::from_millis(600_250),
+            local - Duration::from_millis(600_250),
+            local,
+        ] {
+            let offset = ClockOffset::between(local, remote);
+            assert_eq!(offset.apply(local), remote);
+            assert_eq!(offset.unapply(remote), local);
+        }
+        let behind = ClockOffset::between(local, local - Duration::from_secs(3));
+        assert!(!behind.is_ahead());
+        assert_eq!(behind.magnitude(), Duration::from_secs(3));
+        assert_eq!(behind.to_string(), "-3.000 s");
+        assert!(ClockOffset::ahead(Duration::from_millis(1)).is_ahead());
+        assert!(!ClockOffset::ZERO.is_ahead());
+    }
+
+    #[test]
+    fn extreme_offsets_saturate_rather_than_overflow() {
+        let huge = ClockOffset::ahead(Duration::MAX);
+        assert_eq!(huge.as_millis(), i64::MAX);
+        assert_eq!(ClockOffset::behind(Duration::MAX).as_millis(), -i64::MAX);
+    }
+}

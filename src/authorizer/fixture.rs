@@ -8,14 +8,14 @@ use http::HeaderValue;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::member::{MemberGrant, Signed};
-use crate::skew::SourceClock;
+use crate::skew::{MintTimes, Sample, SourceClock};
 use crate::{ApiKey, Clock, ManualClock, TokenSigner};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::grants::GrantCache;
-use super::minted::{Clocks, Now, RefreshPolicy};
+use super::minted::{Clocks, MintIds, RefreshPolicy, Refusals};
 use super::slot::TokenSlot;
 
 pub(super) const MINUTE: Duration = Duration::from_secs(60);
@@ -34,6 +34,8 @@ pub(super) struct Fixture {
     pub(super) clock: ManualClock,
     pub(super) source_clock: SourceClock,
     pub(super) signer: TokenSigner,
+    pub(super) refusals: Refusals,
+    mint_ids: MintIds,
     policy: RefreshPolicy,
     store: Store,
 }
@@ -65,6 +67,8 @@ impl Fixture {
             signer: signer.with_clock(clock.clone()),
             source_clock: SourceClock::new(),
             clock,
+            refusals: Refusals::default(),
+            mint_ids: MintIds::new(),
             policy: RefreshPolicy::default(),
             store,
         }
@@ -72,12 +76,23 @@ impl Fixture {
 
     /// Sends a request for `grant`, signing if it must.
     pub(super) fn send(&self, grant: &MemberGrant) -> Result<HeaderValue> {
-        self.send_with(grant, |grant, now, _| self.sign(grant, now))
+        self.send_with(grant, |grant, times, _| self.sign(grant, times))
     }
 
-    /// What the layer signs for `grant` at `now`.
-    pub(super) fn sign(&self, grant: &MemberGrant, now: Now) -> Result<Signed> {
-        self.signer.sign_header(grant, now.wall, now.offset)
+    /// What the layer signs for `grant` at `times`.
+    pub(super) fn sign(&self, grant: &MemberGrant, times: MintTimes) -> Result<Signed> {
+        self.signer.sign_header(grant, times)
+    }
+
+    /// Source's response, received now with no round trip, said `date`.
+    pub(super) fn learn(&self, date: SystemTime) {
+        let now = self.clock.monotonic();
+        assert!(self.source_clock.observe(&Sample {
+            sent: now,
+            received: now,
+            received_wall: self.clock.now(),
+            date,
+        }));
     }
 
     /// What the cache reads the time and the key's generation from.
@@ -86,6 +101,8 @@ impl Fixture {
             local: &self.clock,
             source: &self.source_clock,
             key_generation: self.signer.key_generation(),
+            refusals: &self.refusals,
+            mint_ids: &self.mint_ids,
         }
     }
 
@@ -108,7 +125,7 @@ impl Fixture {
     pub(super) fn send_with(
         &self,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
+        sign: impl FnOnce(&MemberGrant, MintTimes, bool) -> Result<Signed>,
     ) -> Result<HeaderValue> {
         self.send_for_id(grant, sign).map(|(header, _)| header)
     }
@@ -118,13 +135,14 @@ impl Fixture {
     pub(super) fn send_for_id(
         &self,
         grant: &MemberGrant,
-        sign: impl FnOnce(&MemberGrant, Now, bool) -> Result<Signed>,
+        sign: impl FnOnce(&MemberGrant, MintTimes, bool) -> Result<Signed>,
     ) -> Result<(HeaderValue, NonZeroU64)> {
         let clocks = self.clocks();
-        match &self.store {
+        let granted = match &self.store {
             Store::LayersOwn(slot) => slot.authorization(clocks, &self.policy, grant, sign),
             Store::PerRequest(cache) => cache.authorization(clocks, &self.policy, grant, sign),
-        }
+        }?;
+        Ok((granted.authorization, granted.token.id))
     }
 
     /// The `exp` of the token in `header`.
@@ -255,9 +273,7 @@ mod tests {
             assert_eq!(store.exp(&first), store.now_secs() + 300);
             // Source turns out to be 10 minutes ahead: by its clock the token has expired.
             let local = store.clock.now();
-            store
-                .source_clock
-                .observe(local, local, local + 10 * MINUTE);
+            store.learn(local + 10 * MINUTE);
             let second = store.send(&grant).expect("minted on Source's time");
             assert_ne!(second, first);
             assert_eq!(store.exp(&second), store.now_secs() + 600 + 300);
@@ -271,12 +287,10 @@ mod tests {
     fn a_fixed_expiry_ends_at_the_instant_the_app_asked_for() {
         for store in both() {
             let local = store.clock.now();
-            store
-                .source_clock
-                .observe(local, local, local + 10 * MINUTE);
+            store.learn(local + 10 * MINUTE);
             let grant = MemberGrant::member("mem_1").expires_at(local + 5 * MINUTE);
             let header = store.send(&grant).expect("minted");
-            // Source's clock reads 600.5 s ahead (`Date` is read as its second's middle).
+            // Source's clock reads between 600 and 601 s ahead: minted on the earliest.
             assert_eq!(store.exp(&header), store.now_secs() + 300 + 600);
         }
     }
@@ -287,19 +301,19 @@ mod tests {
     fn a_refused_token_is_replaced_and_only_that_one() {
         for store in both() {
             let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
-            let sign = |grant: &MemberGrant, now: Now, _| store.sign(grant, now);
+            let sign = |grant: &MemberGrant, times, _| store.sign(grant, times);
             let (first, first_id) = store.send_for_id(&grant, sign).expect("minted");
-            super::super::minted::mark_refused(first_id);
+            store.refusals.mark(first_id);
             // A second later, so that the new token's bytes differ too.
             store.clock.advance(SECOND);
             let (second, second_id) = store.send_for_id(&grant, sign).expect("re-minted");
             assert_ne!(second, first);
             assert_ne!(second_id, first_id);
             // A late 401 for the first token leaves the second alone.
-            super::super::minted::mark_refused(first_id);
+            store.refusals.mark(first_id);
             assert_eq!(store.send(&grant).unwrap(), second);
             // A refused token is not kept even when minting its successor fails.
-            super::super::minted::mark_refused(second_id);
+            store.refusals.mark(second_id);
             assert_eq!(
                 store.send_refused(&grant).unwrap_err().kind(),
                 ErrorKind::Signing
@@ -332,7 +346,8 @@ mod tests {
             })
             .collect();
         let new_secret = "sk_test_fedcba9876543210fedcba9876543210";
-        keys.rotate(ApiKey::new("key_test2", new_secret).unwrap());
+        keys.rotate(ApiKey::new("key_test2", new_secret).unwrap())
+            .unwrap();
         for (store, before) in stores.iter().zip(before) {
             assert_eq!(
                 store.send_refused(&grant).unwrap_err().kind(),

@@ -175,6 +175,7 @@ mod tests {
     use super::super::fixture::{Fixture, MINUTE, SECOND};
     use super::*;
     use crate::Clock;
+    use http::HeaderValue;
     use crate::error::ErrorKind;
 
     /// Each deadline holds on the wall clock alone too: here only the wall clock
@@ -290,9 +291,10 @@ mod tests {
         let grant = MemberGrant::member("mem_1");
         let header = cache.send(&grant).unwrap();
         let jwt = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
-        let now = cache.clocks().read();
-        let signed = cache.sign(&grant, now).unwrap();
-        let minted = Minted::new(signed, now, &RefreshPolicy::default());
+        let clocks = cache.clocks();
+        let (now, times) = clocks.read_to_mint();
+        let signed = cache.sign(&grant, times).unwrap();
+        let minted = Minted::new(signed, clocks.mint_ids, now, &RefreshPolicy::default());
         for debug in [format!("{minted:?}"), format!("{header:?}")] {
             assert!(!debug.contains(jwt) && !debug.contains("eyJ"), "{debug}");
         }

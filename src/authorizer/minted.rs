@@ -337,8 +337,8 @@ mod tests {
     #[test]
     fn default_margin_is_a_quarter_of_the_lifetime_up_to_a_minute() {
         let policy = RefreshPolicy::default();
-        assert_eq!(policy.refresh_after(2 * MINUTE), 90 * SECOND);
-        assert_eq!(policy.refresh_after(60 * MINUTE), 59 * MINUTE);
+        assert_eq!(policy.refresh_after(2 * MINUTE, ID), 90 * SECOND);
+        assert_eq!(policy.refresh_after(60 * MINUTE, ID), 59 * MINUTE);
     }
 
     #[test]
@@ -346,67 +346,89 @@ mod tests {
         let policy = RefreshPolicy {
             margin: Some(10 * MINUTE),
             jitter: MINUTE,
+            seed: 7,
         };
-        assert_eq!(policy.refresh_after(5 * MINUTE), Duration::ZERO);
+        assert_eq!(policy.refresh_after(5 * MINUTE, ID), Duration::ZERO);
         let jittered = RefreshPolicy {
             margin: Some(MINUTE),
-            jitter: MINUTE,
+            ..policy
         };
-        let after = jittered.refresh_after(10 * MINUTE);
+        let after = jittered.refresh_after(10 * MINUTE, ID);
         assert!(after > 8 * MINUTE && after <= 9 * MINUTE);
     }
 
     #[test]
-    fn jitter_spreads_over_its_whole_range() {
-        let samples: Vec<Duration> = (0..400).map(|_| random_below(MINUTE)).collect();
+    fn jitter_spreads_over_its_whole_range_and_replays_from_its_seed() {
+        let policy = RefreshPolicy {
+            jitter: MINUTE,
+            seed: 42,
+            ..RefreshPolicy::default()
+        };
+        let ids = (1..=400).map(|id| NonZeroU64::new(id).unwrap());
+        let samples: Vec<Duration> = ids.clone().map(|id| policy.jitter_for(id)).collect();
         assert!(samples.iter().all(|jitter| *jitter < MINUTE));
         // Uniform over [0, 60 s): 400 draws all land in one half with odds 2^-399.
         assert!(samples.iter().any(|jitter| *jitter < 30 * SECOND));
         assert!(samples.iter().any(|jitter| *jitter >= 30 * SECOND));
-        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
+        // The same seed draws the same jitter; another seed, others.
+        let again: Vec<Duration> = ids.clone().map(|id| policy.jitter_for(id)).collect();
+        assert_eq!(again, samples);
+        let reseeded = RefreshPolicy { seed: 43, ..policy };
+        assert_ne!(ids.map(|id| reseeded.jitter_for(id)).collect::<Vec<_>>(), samples);
+        let none = RefreshPolicy { jitter: Duration::ZERO, ..policy };
+        assert_eq!(none.jitter_for(ID), Duration::ZERO);
     }
 
     /// Minted at `MINTED_AT` (Unix seconds) by key generation 0, expiring ten
     /// minutes later: due after nine, with the default margin of a minute.
     const MINTED_AT: u64 = 1_700_000_000;
     const EXP: u64 = MINTED_AT + 600;
+    const ID: NonZeroU64 = NonZeroU64::MIN;
 
-    fn minted(id: u64, monotonic: Instant) -> Minted {
+    fn minted(ids: &MintIds, refusals: &Refusals, monotonic: Instant) -> Minted {
         let token = Signed {
             authorization: HeaderValue::from_static("Bearer token"),
+            iat: MINTED_AT,
             exp: EXP,
             key_id: "key_test".into(),
             key_generation: 0,
         };
-        let mut minted = Minted::new(token, now(0, monotonic), &RefreshPolicy::default());
-        // An id far past any a test mints, so no other test marks it.
-        minted.id = NonZeroU64::new(id).unwrap();
-        minted
+        Minted::new(token, ids, now(0, monotonic, refusals), &RefreshPolicy::default())
     }
 
-    /// `after` seconds past minting, on both clocks, with key generation 0.
-    fn now(after: u64, minted_monotonic: Instant) -> Now {
+    /// `after` seconds past minting, on both clocks, with key generation 0 and
+    /// Source's clock known exactly.
+    fn now(after: u64, minted_monotonic: Instant, refusals: &Refusals) -> Now<'_> {
+        let wall = at_unix_seconds(MINTED_AT + after);
         Now {
-            wall: at_unix_seconds(MINTED_AT + after),
+            earliest: wall,
+            latest: wall,
             monotonic: minted_monotonic + Duration::from_secs(after),
             offset: ClockOffset::ZERO,
             key_generation: 0,
+            refusals,
         }
     }
 
     /// Each of the four reasons alone makes a token due.
     #[test]
     fn any_one_clock_a_new_key_or_a_refusal_makes_a_token_due() {
-        let start = Instant::now();
-        let token = minted(u64::MAX - 10, start);
-        let fresh = now(60, start);
+        let (start, ids, refusals) = (Instant::now(), MintIds::new(), Refusals::default());
+        let token = minted(&ids, &refusals, start);
+        let fresh = now(60, start, &refusals);
         assert!(!token.due(fresh));
-        assert!(token.due(now(540, start)));
+        assert!(token.due(now(540, start, &refusals)));
         let wall_alone = Now {
-            wall: at_unix_seconds(MINTED_AT + 540),
+            latest: at_unix_seconds(MINTED_AT + 540),
             ..fresh
         };
         assert!(token.due(wall_alone));
+        // Judged on the latest Source's clock can read, not the earliest.
+        let earliest_alone = Now {
+            earliest: at_unix_seconds(MINTED_AT + 540),
+            ..fresh
+        };
+        assert!(!token.due(earliest_alone));
         let monotonic_alone = Now {
             monotonic: start + Duration::from_secs(540),
             ..fresh
@@ -417,31 +439,34 @@ mod tests {
             ..fresh
         };
         assert!(token.due(new_key));
-        mark_refused(token.id);
-        assert!(token.refused());
+        refusals.mark(token.id);
+        assert!(token.refused(fresh));
         assert!(token.due(fresh));
+        // Another layer's refusals are its own.
+        assert!(!token.due(now(60, start, &Refusals::default())));
     }
 
     /// Two tokens refused one after the other, in different slots, both stay refused.
     #[test]
     fn refusals_of_different_tokens_are_both_kept() {
-        let start = Instant::now();
-        let first = minted(u64::MAX - 20, start);
-        let second = minted(u64::MAX - 21, start);
-        assert!(!first.refused() && !second.refused());
-        mark_refused(first.id);
-        mark_refused(second.id);
-        assert!(first.refused());
-        assert!(second.refused());
+        let (start, ids, refusals) = (Instant::now(), MintIds::new(), Refusals::default());
+        let first = minted(&ids, &refusals, start);
+        let second = minted(&ids, &refusals, start);
+        let fresh = now(0, start, &refusals);
+        assert!(!first.refused(fresh) && !second.refused(fresh));
+        refusals.mark(first.id);
+        refusals.mark(second.id);
+        assert!(first.refused(fresh));
+        assert!(second.refused(fresh));
     }
 
     /// A due token is a fallback only while it satisfies the grant, was signed by
     /// the current key, was not refused and has not expired by either clock.
     #[test]
     fn a_due_token_is_usable_only_while_every_condition_holds() {
-        let start = Instant::now();
-        let token = minted(u64::MAX - 30, start);
-        let due = now(590, start);
+        let (start, ids, refusals) = (Instant::now(), MintIds::new(), Refusals::default());
+        let token = minted(&ids, &refusals, start);
+        let due = now(590, start, &refusals);
         assert!(token.due(due));
         assert!(token.usable_for(EXP, due));
         assert!(
@@ -453,13 +478,13 @@ mod tests {
             ..due
         };
         assert!(!token.usable_for(EXP, new_key));
-        assert!(!token.usable_for(EXP, now(600, start)), "expired");
+        assert!(!token.usable_for(EXP, now(600, start, &refusals)), "expired");
         let monotonic_expired = Now {
             monotonic: start + Duration::from_secs(600),
             ..due
         };
         assert!(!token.usable_for(EXP, monotonic_expired));
-        mark_refused(token.id);
+        refusals.mark(token.id);
         assert!(!token.usable_for(EXP, due));
     }
 }

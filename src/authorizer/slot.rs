@@ -98,7 +98,11 @@ impl TokenSlot {
         match sign(grant, times, current.is_some()) {
             Ok(token) => {
                 let minted = Minted::new(token, clocks.mint_ids, now, policy);
-                let granted = thread_copy(&minted, now);
+                let granted = Granted {
+                    authorization: minted.authorization().clone(),
+                    token: minted.sent(),
+                    at: now.monotonic,
+                };
                 self.current.store(Some(Arc::new(minted)));
                 Ok(granted)
             }
