@@ -27,6 +27,8 @@ pub mod member;
 mod origin;
 pub mod resend;
 pub mod skew;
+#[cfg(all(test, feature = "retry"))]
+mod sim;
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 mod extract;

@@ -222,7 +222,7 @@ async fn a_revoked_key_then_a_rotation() {
     assert_eq!(as_key().await, StatusCode::UNAUTHORIZED);
 
     mock.add_api_key(&other_key());
-    keys.rotate(other_key());
+    keys.rotate(other_key()).unwrap();
     assert_eq!(
         send_hyper(&layer, url.clone(), grant.clone()).await,
         StatusCode::OK
@@ -531,7 +531,7 @@ async fn stress_skew_and_rotation_while_requests_run() {
     mock.set_clock_offset(ClockOffset::ahead(TEN_MINUTES));
     arrived(350).await;
     mock.add_api_key(&other_key());
-    keys.rotate(other_key());
+    keys.rotate(other_key()).unwrap();
     arrived(450).await;
     assert!(mock.revoke_api_key(common::KEY_ID));
     arrived(600).await;

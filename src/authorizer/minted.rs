@@ -17,6 +17,10 @@ use crate::member::TokenSigner;
 use crate::member::{MemberGrant, Signed};
 use crate::skew::{ClockOffset, MintTimes, SourceClock};
 
+/// How far the wall clock may fall behind the monotonic one (NTP slewing, a
+/// coarse read) before a cached token counts it as stepped back.
+const STEP_TOLERANCE: Duration = Duration::from_secs(1);
+
 /// The default refresh margin is a quarter of the token's lifetime, at most this.
 const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 
@@ -218,6 +222,12 @@ pub(super) struct Minted {
     pub(super) exp: u64,
     /// When the latest Source's clock can read reaches this, refresh.
     refresh_at: SystemTime,
+    /// `iat`, as a time: a token is due while Source's clock may read before it.
+    issued_at: SystemTime,
+    /// Both clocks when it was minted: a wall clock since stepped back (which a
+    /// later suspend could hide from the monotonic deadlines) makes it due.
+    minted_latest: SystemTime,
+    minted_monotonic: Instant,
     refresh_deadline: Instant,
     expiry_deadline: Instant,
 }
@@ -245,6 +255,9 @@ impl Minted {
             iat: token.iat,
             exp: token.exp,
             refresh_at: latest + refresh_after,
+            issued_at: at_unix_seconds(token.iat),
+            minted_latest: latest,
+            minted_monotonic: monotonic,
             refresh_deadline: deadline(refresh_after),
             expiry_deadline: deadline(lifetime),
         }
@@ -272,8 +285,23 @@ impl Minted {
     pub(super) fn due(&self, now: Now<'_>) -> bool {
         now.latest >= self.refresh_at
             || now.monotonic >= self.refresh_deadline
+            // Source's clock may now read before `iat` (it was learned to be
+            // further behind than when this token was minted).
+            || now.earliest < self.issued_at
+            || self.wall_stepped_back(now)
             || now.key_generation != self.key_generation
             || self.refused(now)
+    }
+
+    /// Whether the wall clock has fallen behind the monotonic one since minting,
+    /// by more than [`STEP_TOLERANCE`]: it was stepped back, and the estimate
+    /// must fold that in (by minting) before a suspend can outrun both clocks.
+    #[inline]
+    fn wall_stepped_back(&self, now: Now<'_>) -> bool {
+        let elapsed = now.monotonic.saturating_duration_since(self.minted_monotonic);
+        self.minted_latest
+            .checked_add(elapsed)
+            .is_some_and(|expected| now.latest + STEP_TOLERANCE < expected)
     }
 
     /// Whether Source answered 401 to this token ([`Refusals::mark`]).
@@ -410,7 +438,7 @@ mod tests {
         }
     }
 
-    /// Each of the four reasons alone makes a token due.
+    /// Each of the six reasons alone makes a token due.
     #[test]
     fn any_one_clock_a_new_key_or_a_refusal_makes_a_token_due() {
         let (start, ids, refusals) = (Instant::now(), MintIds::new(), Refusals::default());
@@ -429,6 +457,19 @@ mod tests {
             ..fresh
         };
         assert!(!token.due(earliest_alone));
+        // Source learned to be behind `iat`: due.
+        let before_iat = Now {
+            earliest: at_unix_seconds(MINTED_AT - 1),
+            ..fresh
+        };
+        assert!(token.due(before_iat));
+        // The wall clock fell two seconds behind the monotonic one: stepped back.
+        let stepped_back = Now {
+            latest: at_unix_seconds(MINTED_AT + 58),
+            earliest: at_unix_seconds(MINTED_AT + 58),
+            ..fresh
+        };
+        assert!(token.due(stepped_back));
         let monotonic_alone = Now {
             monotonic: start + Duration::from_secs(540),
             ..fresh

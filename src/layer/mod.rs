@@ -357,6 +357,13 @@ impl SourceAuthLayer {
         self.reconfigure(|config| config.clock = Some(clock))
     }
 
+    /// Draws refresh jitter from `seed`, so that a simulation replays exactly.
+    #[cfg(test)]
+    pub(crate) fn set_refresh_seed(&mut self, seed: u64) {
+        self.config.refresh.seed = seed;
+        self.authorizer = Authorizer::shared(&self.config);
+    }
+
     #[cfg(any(test, feature = "reqwest"))]
     pub(crate) fn authorizer(&self) -> &Arc<Authorizer> {
         &self.authorizer
