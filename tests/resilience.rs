@@ -89,7 +89,8 @@ fn fingerprints(requests: &[RecordedRequest]) -> Vec<TokenFingerprint> {
 /// With Source's clock 10 minutes ahead, a token signed on this host's clock has
 /// expired at Source; 10 minutes behind, it was issued in Source's future. The
 /// first response teaches the layer Source's clock and retires that token; the
-/// next request is signed on Source's time and accepted.
+/// next request is signed on Source's time and accepted. Over hyper with no
+/// retry layer the caller sees that first 401; reqwest-middleware re-sends it.
 #[tokio::test]
 async fn signs_on_sources_clock_ten_minutes_either_way() {
     for (offset, refused_as) in [
@@ -110,16 +111,28 @@ async fn signs_on_sources_clock_ten_minutes_either_way() {
             for _ in 0..3 {
                 statuses.push(send(via_middleware, &layer, url.clone(), grant.clone()).await);
             }
+            let first = if via_middleware {
+                StatusCode::OK
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
             assert_eq!(
                 statuses,
-                [StatusCode::UNAUTHORIZED, StatusCode::OK, StatusCode::OK],
+                [first, StatusCode::OK, StatusCode::OK],
                 "{offset}, middleware: {via_middleware}"
             );
-            assert_eq!(codes(&mock.requests()), [refused_as, "ok", "ok"]);
-            // `Date` has whole seconds: the estimate is good to about a second.
+            let expected: &[&str] = if via_middleware {
+                &[refused_as, "ok", "ok", "ok"]
+            } else {
+                &[refused_as, "ok", "ok"]
+            };
+            assert_eq!(codes(&mock.requests()), expected);
+            // `Date` has whole seconds: the bound holds the true offset, within
+            // a second and the round trip.
+            let bound = layer.source_clock().bound();
+            assert!(bound.contains(offset), "{bound} for {offset}");
+            assert!(bound.width() <= Duration::from_millis(1500), "{bound}");
             let learned = layer.source_clock().offset();
-            let error = learned.as_secs_f64() - offset.as_secs_f64();
-            assert!(error.abs() <= 1.5, "{learned} for {offset}");
             // A clone of the signer the layer was built from shares its estimate.
             assert_eq!(kept_signer.source_clock().offset(), learned);
 
@@ -562,4 +575,82 @@ async fn stress_skew_and_rotation_while_requests_run() {
         tokens.len(),
         layer.source_clock().offset()
     );
+}
+
+/// No request is lost to skew: with Source's clock 10 minutes ahead or behind,
+/// the very first member request after start-up gets Source's answer to a valid
+/// token. reqwest-middleware re-sends by itself; hyper-util's client and
+/// `reqwest::Client` as a tower service re-send through `tower::retry` with
+/// `ResendOnSkew`, outside the layer. Each re-sends exactly once.
+#[tokio::test]
+async fn the_first_request_after_start_up_survives_ten_minutes_of_skew_on_every_path() {
+    use source_auth::resend::ResendOnSkew;
+    use tower::retry::RetryLayer;
+
+    for offset in [ClockOffset::ahead(TEN_MINUTES), ClockOffset::behind(TEN_MINUTES)] {
+        for path in ["reqwest-middleware", "hyper", "reqwest tower"] {
+            let mock = MockSource::start().await.unwrap();
+            mock.add_api_key(&common::api_key());
+            mock.set_clock_offset(offset);
+            let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
+                .base_url(mock.base_url())
+                .unwrap();
+            let url = format!("{}/v1/members/{MEMBER}", layer.origin());
+            let grant = MemberGrant::member(MEMBER);
+            let resend = RetryLayer::new(ResendOnSkew::new(layer.source_clock().clone()));
+            let status = match path {
+                "reqwest-middleware" => send_middleware(&layer, url, grant).await,
+                "hyper" => {
+                    let client = ServiceBuilder::new()
+                        .layer(resend)
+                        .layer(layer.clone())
+                        .service(hyper_client());
+                    client.oneshot(get_with(&url, grant)).await.unwrap().status()
+                }
+                _ => {
+                    let client = ServiceBuilder::new()
+                        .layer(resend)
+                        .layer(layer.clone())
+                        .service(reqwest::Client::new());
+                    let mut request = http::Request::get(&url).body(Vec::<u8>::new()).unwrap();
+                    request.extensions_mut().insert(grant);
+                    let request = reqwest::Request::try_from(request).unwrap();
+                    client.oneshot(request).await.unwrap().status()
+                }
+            };
+            assert_eq!(status, StatusCode::OK, "{offset} over {path}");
+            let refused_as = if offset.is_ahead() { "token_expired" } else { "invalid_token" };
+            assert_eq!(codes(&mock.requests()), [refused_as, "ok"], "{offset} over {path}");
+        }
+    }
+}
+
+/// A 401 that is not about the clock (a token Source refused once, for its own
+/// reasons) is never re-sent, on any path: the caller gets it.
+#[tokio::test]
+async fn only_a_refusal_for_the_clock_is_re_sent() {
+    use source_auth::resend::ResendOnSkew;
+    use tower::retry::RetryLayer;
+
+    for path in ["reqwest-middleware", "hyper"] {
+        let mock = MockSource::start().await.unwrap();
+        mock.add_api_key(&common::api_key());
+        let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
+            .base_url(mock.base_url())
+            .unwrap();
+        let url = format!("{}/v1/members/{MEMBER}", layer.origin());
+        mock.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token");
+        let status = if path == "hyper" {
+            let client = ServiceBuilder::new()
+                .layer(RetryLayer::new(ResendOnSkew::new(layer.source_clock().clone())))
+                .layer(layer.clone())
+                .service(hyper_client());
+            let request = get_with(&url, MemberGrant::member(MEMBER));
+            client.oneshot(request).await.unwrap().status()
+        } else {
+            send_middleware(&layer, url, MemberGrant::member(MEMBER)).await
+        };
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "over {path}");
+        assert_eq!(mock.requests().len(), 1, "over {path}");
+    }
 }
