@@ -89,6 +89,10 @@ pub enum ErrorKind {
     /// A layer built from a `RotatingKey` was given a signer with a fixed key,
     /// which would keep signing with the old key after a rotation.
     SignerNotRotating,
+    /// A probe of Source's clock taught nothing: the answer carried no `Date`
+    /// (or an `Age`), came from another origin, or took longer than
+    /// `skew::MAX_SAMPLE_ROUND_TRIP`.
+    ClockNotLearned,
 }
 
 impl ErrorKind {
@@ -125,6 +129,7 @@ impl ErrorKind {
             Self::InvalidPath => "invalid_path",
             Self::ModeMismatch => "mode_mismatch",
             Self::SignerNotRotating => "signer_not_rotating",
+            Self::ClockNotLearned => "clock_not_learned",
         }
     }
 }
@@ -218,6 +223,7 @@ mod tests {
             ErrorKind::InvalidPath,
             ErrorKind::ModeMismatch,
             ErrorKind::SignerNotRotating,
+            ErrorKind::ClockNotLearned,
         ] {
             assert_eq!(kind.as_label(), snake_case(&format!("{kind:?}")));
         }

@@ -415,6 +415,8 @@ struct Estimate {
     /// 401 since the last one, or a jump of the local clock. Only then are
     /// requests kept for a re-send ([`crate::resend`]).
     resend_armed: AtomicBool,
+    /// How many samples have been taken, for a probe to tell whether its own was.
+    samples: AtomicU64,
     /// What samples have said; written only by samples and mints.
     kept: Mutex<Kept>,
 }
@@ -426,6 +428,7 @@ impl Default for Estimate {
             next_sample: AtomicU64::new(0),
             started: Instant::now(),
             resend_armed: AtomicBool::new(true),
+            samples: AtomicU64::new(0),
             kept: Mutex::default(),
         }
     }
@@ -523,6 +526,11 @@ impl SourceClock {
         self.offset().apply(local)
     }
 
+    /// How many samples have been taken so far.
+    pub(crate) fn samples(&self) -> u64 {
+        self.estimate.samples.load(Ordering::Relaxed)
+    }
+
     /// Whether a sample has been taken: until then the local clock is used.
     pub fn is_sampled(&self) -> bool {
         self.lock().bound.is_some()
@@ -618,6 +626,7 @@ impl SourceClock {
             _ => bound,
         };
         kept.bound = Some(Anchored::from_sample(combined, sample));
+        self.estimate.samples.fetch_add(1, Ordering::Relaxed);
         let applied = self.apply(&mut kept, combined);
         if applied.earliest.as_millis().abs_diff(before.earliest.as_millis())
             > u64::try_from(REPORTED_CHANGE.as_millis()).unwrap_or(u64::MAX)

@@ -654,3 +654,144 @@ async fn only_a_refusal_for_the_clock_is_re_sent() {
         assert_eq!(mock.requests().len(), 1, "over {path}");
     }
 }
+
+/// One call at start-up learns Source's clock with no credential, so that the
+/// first member request is already signed on it: over hyper-util with no retry
+/// layer, and over reqwest-middleware. The probe carries no credential even
+/// through a layer built from the API key.
+#[tokio::test]
+async fn priming_learns_sources_clock_before_the_first_member_request() {
+    for offset in [ClockOffset::ahead(TEN_MINUTES), ClockOffset::behind(TEN_MINUTES)] {
+        for via_middleware in [false, true] {
+            let mock = MockSource::start().await.unwrap();
+            mock.add_api_key(&common::api_key());
+            mock.set_clock_offset(offset);
+            let layer = SourceAuthLayer::new(common::api_key())
+                .base_url(mock.base_url())
+                .unwrap();
+            let bound = if via_middleware {
+                let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                    .with(layer.clone())
+                    .build();
+                layer.prime_middleware(&client).await.unwrap()
+            } else {
+                let client = ServiceBuilder::new()
+                    .layer(layer.clone())
+                    .service(hyper_client());
+                layer.prime(client).await.unwrap()
+            };
+            assert!(bound.contains(offset), "{bound} for {offset}");
+            let url = format!("{}/v1/members/{MEMBER}", layer.origin());
+            let status = send(via_middleware, &layer, url, MemberGrant::member(MEMBER)).await;
+            assert_eq!(status, StatusCode::OK, "{offset}, middleware: {via_middleware}");
+            let requests = mock.requests();
+            assert_eq!(codes(&requests), ["missing_authorization", "ok"]);
+            assert!(requests[0].credential.is_none(), "the probe sent a credential");
+        }
+    }
+}
+
+/// A probe whose answer teaches nothing (no `Date`) fails loudly.
+#[tokio::test]
+async fn a_probe_that_teaches_nothing_is_an_error() {
+    let layer = SourceAuthLayer::new(common::api_key());
+    let undated = tower::service_fn(|_: Request<()>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(()))
+    });
+    let client = ServiceBuilder::new().layer(layer.clone()).service(undated);
+    let error = layer.prime(client).await.unwrap_err();
+    let error = error.downcast_ref::<source_auth::Error>().expect("the crate's error");
+    assert_eq!(error.kind(), source_auth::ErrorKind::ClockNotLearned);
+}
+
+/// The README's first way: the extractor's signer signs a `MemberToken` and the
+/// app sends it through a layer built from a clone of that signer. Source's
+/// 401 to that token teaches the signer's estimate, so the next token it signs
+/// is accepted.
+#[tokio::test]
+async fn a_signer_learns_from_the_answers_to_its_own_tokens() {
+    let mock = MockSource::start().await.unwrap();
+    mock.add_api_key(&common::api_key());
+    mock.set_clock_offset(ClockOffset::ahead(TEN_MINUTES));
+    let signer = TokenSigner::new(common::api_key());
+    let layer = SourceAuthLayer::per_request(signer.clone())
+        .base_url(mock.base_url())
+        .unwrap();
+    let client = ServiceBuilder::new().layer(layer.clone()).service(hyper_client());
+    let url = format!("{}/v1/members/{MEMBER}", layer.origin());
+    let grant = MemberGrant::member(MEMBER);
+    let first = signer.sign(&grant).unwrap();
+    let response = client.clone().oneshot(get_with(&url, first)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(signer.source_clock().bound().contains(ClockOffset::ahead(TEN_MINUTES)));
+    let second = signer.sign(&grant).unwrap();
+    let response = client.oneshot(get_with(&url, second)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// tower-http 0.6's `FollowRedirect` (the version reqwest 0.13 depends on)
+/// inside the layer: a foreign host Source redirects to, answering 401 with a
+/// `Date` ten minutes off, moves nothing and retires nothing.
+#[tokio::test]
+async fn a_foreign_host_behind_tower_http_06_redirects_is_not_read() {
+    use std::sync::{Arc, Mutex};
+    let clock = common::clock();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let now = clock.clone();
+    let network = tower::service_fn(move |request: Request<Empty<Bytes>>| {
+        let (log, now) = (log.clone(), now.clone());
+        async move {
+            let host = request.uri().host().unwrap_or_default().to_owned();
+            let auth = request.headers().get(http::header::AUTHORIZATION).cloned();
+            let token = auth.map(|value| value.to_str().unwrap().len().to_string());
+            log.lock().unwrap().push(format!("{host} {}", token.is_some()));
+            if let Some(value) = request.headers().get(http::header::AUTHORIZATION) {
+                log.lock().unwrap().push(value.to_str().unwrap().to_owned());
+            }
+            let mut response = Response::new(Empty::<Bytes>::new());
+            if host == "api.sourcehealth.com" {
+                *response.status_mut() = StatusCode::FOUND;
+                response.headers_mut().insert(
+                    http::header::LOCATION,
+                    "https://elsewhere.example/v1/x".parse().unwrap(),
+                );
+            } else {
+                *response.status_mut() = StatusCode::UNAUTHORIZED;
+            }
+            let date = httpdate::fmt_http_date(now.now() + TEN_MINUTES);
+            response.headers_mut().insert(http::header::DATE, date.parse().unwrap());
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
+        .with_clock(clock.clone());
+    let client = ServiceBuilder::new()
+        .layer(layer.clone())
+        .layer(tower_http_06::follow_redirect::FollowRedirectLayer::new())
+        .service(network);
+    let url = "https://api.sourcehealth.com/v1/members";
+    for _ in 0..2 {
+        let response = client
+            .clone()
+            .oneshot(get_with(url, MemberGrant::member(MEMBER)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert!(!layer.source_clock().is_sampled());
+    // The foreign host never got the token, and the one sent to Source was not
+    // retired by the foreign 401: the second request sent the same token.
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 6, "two hops each, and the token sent to Source");
+    assert_eq!(
+        [&seen[0], &seen[2], &seen[3], &seen[5]],
+        [
+            "api.sourcehealth.com true",
+            "elsewhere.example false",
+            "api.sourcehealth.com true",
+            "elsewhere.example false"
+        ]
+    );
+    assert_eq!(seen[1], seen[4], "the token Source got was retired by a foreign 401");
+}

@@ -321,14 +321,13 @@ impl Authorizer {
     }
 
     /// What to read of the response to a request that carries a ready-made
-    /// token, or none at all for a probe: `Date`, into the estimate `clock`
-    /// (the one the token was signed on, or the layer's), when a sample is due
-    /// or always.
-    fn watch_token(&self, clock: &SourceClock, always: bool) -> Watch {
+    /// token: `Date`, into the estimate `clock` it was signed on, on a 401 or
+    /// when a sample is due.
+    fn watch_token(&self, clock: &SourceClock) -> Watch {
         let at = self.clock.monotonic();
         Watch::Token {
             layer: self.mint_ids.layer,
-            sample: clock.wants_sample(at) || always,
+            sample: clock.wants_sample(at),
             clock: clock.clone(),
             at,
         }
@@ -387,7 +386,7 @@ impl Authorizer {
         let (authorization, watch) = match (requested, &self.default) {
             (Some(Requested::Token(token)), _) | (None, DefaultAuth::Token(token)) => (
                 self.unexpired(token)?,
-                self.watch_token(token.source_clock(), false),
+                self.watch_token(token.source_clock()),
             ),
             (Some(Requested::Grant(grant)), _) => {
                 let granted = self.grant_authorization(grant)?;
@@ -395,7 +394,11 @@ impl Authorizer {
                 (granted.authorization, watch)
             }
             (Some(Requested::Probe), _) => {
-                return Ok((None, self.watch_token(&self.source_clock, true)));
+                let probe = Watch::Probe {
+                    layer: self.mint_ids.layer,
+                    at: self.clock.monotonic(),
+                };
+                return Ok((None, probe));
             }
             (
                 None,

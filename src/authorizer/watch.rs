@@ -102,6 +102,10 @@ pub(crate) enum Watch {
         at: Instant,
         sample: bool,
     },
+    /// A [`ClockProbe`](crate::skew::ClockProbe), sent with no credential at
+    /// `at` by the layer numbered `layer`: its answer (a 401, most likely) is
+    /// read for `Date` only.
+    Probe { layer: u64, at: Instant },
 }
 
 impl Watch {
@@ -112,6 +116,7 @@ impl Watch {
             Self::Nothing => return,
             Self::Minted { token, sample, .. } => (token.layer, *sample),
             Self::Token { layer, sample, .. } => (*layer, *sample),
+            Self::Probe { layer, .. } => (*layer, true),
         };
         if sample || response.status() == StatusCode::UNAUTHORIZED {
             if let Some(authorizer) = find(layer) {
@@ -133,10 +138,12 @@ fn read_from(authorizer: &Authorizer, watch: &Watch, response: &mut impl SourceR
     }
     let (clock, at) = match watch {
         Watch::Nothing => return,
-        Watch::Minted { at, .. } => (authorizer.source_clock(), *at),
+        Watch::Minted { at, .. } | Watch::Probe { at, .. } => (authorizer.source_clock(), *at),
         Watch::Token { clock, at, .. } => (clock, *at),
     };
-    let refused = response.status() == StatusCode::UNAUTHORIZED;
+    // A probe carries no credential: its 401 says nothing of the clock.
+    let refused =
+        response.status() == StatusCode::UNAUTHORIZED && !matches!(watch, Watch::Probe { .. });
     let date = source_date(response.headers());
     if let Watch::Minted { token, .. } = watch {
         if refused {

@@ -198,4 +198,42 @@ mod tests {
             "{debug}"
         );
     }
+
+    /// Rotations at once each take a generation of their own, and the one
+    /// published is the current key's: on the code before this fix (`load + 1`,
+    /// then two stores) two threads rotating in a tight loop lost generations in
+    /// every run of this test.
+    #[test]
+    fn rotations_at_once_never_share_a_generation() {
+        const EACH: u64 = 20_000;
+        let keys = RotatingKey::new(ApiKey::new("key_old", SECRET).unwrap());
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            for thread in 0..2 {
+                let (keys, start) = (&keys, &start);
+                scope.spawn(move || {
+                    let key = ApiKey::new(format!("key_thread{thread}"), SECRET).unwrap();
+                    start.wait();
+                    for _ in 0..EACH {
+                        keys.rotate(key.clone()).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(keys.generation(), 2 * EACH);
+        assert_eq!(keys.current().generation, 2 * EACH);
+    }
+
+    /// A key of the other mode is refused, and the handle keeps its key.
+    #[test]
+    fn a_key_of_the_other_mode_is_refused() {
+        let keys = RotatingKey::new(ApiKey::new("key_old", SECRET).unwrap());
+        let live = ApiKey::new("key_live", "sk_live_5fD40IrkuMXkzEbsku2aeq8ed11111111").unwrap();
+        let error = keys.rotate(live).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::ModeMismatch);
+        assert!(error.to_string().contains("Live key"), "{error}");
+        assert!(!error.to_string().contains("sk_live"), "{error}");
+        assert_eq!(keys.key_id(), "key_old");
+        assert_eq!(keys.generation(), 0);
+    }
 }

@@ -134,6 +134,7 @@
 //! ```
 
 mod future;
+mod prime;
 mod service;
 
 use std::fmt;
