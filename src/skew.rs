@@ -93,7 +93,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::events;
@@ -410,13 +410,19 @@ struct Estimate {
     /// When, in monotonic nanoseconds since `started`, the next response is to
     /// be read for `Date`: claimed by one request at a time.
     next_sample: AtomicU64,
-    started: Instant,
+    /// The first monotonic reading asked about: the estimate's own origin of
+    /// time, so that a simulated clock replays exactly.
+    started: OnceLock<Instant>,
     /// Whether a request may yet be refused for the clock: no sample taken, a
     /// 401 since the last one, or a jump of the local clock. Only then are
     /// requests kept for a re-send ([`crate::resend`]).
     resend_armed: AtomicBool,
     /// How many samples have been taken, for a probe to tell whether its own was.
     samples: AtomicU64,
+    /// Bumped whenever the estimate restarts rather than narrows (a sample that
+    /// contradicts it, a jump of the local clock): a token minted on the old one
+    /// may be outside Source's window, whatever the clocks say now.
+    epoch: AtomicU64,
     /// What samples have said; written only by samples and mints.
     kept: Mutex<Kept>,
 }
@@ -426,9 +432,10 @@ impl Default for Estimate {
         Self {
             applied: AtomicU64::new(ClockBound::ZERO.pack()),
             next_sample: AtomicU64::new(0),
-            started: Instant::now(),
+            started: OnceLock::new(),
             resend_armed: AtomicBool::new(true),
             samples: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
             kept: Mutex::default(),
         }
     }
@@ -479,9 +486,13 @@ impl Anchored {
         if jump > 0 {
             self.unsettled_millis = self.unsettled_millis.saturating_add(jump);
         } else {
-            // Stepped back: the local clock reads less than it did, so Source is
-            // that much further ahead of it.
-            self.bound = self.bound.shifted(-jump);
+            // Stepped back: first undoing an unsettled step forward, then the
+            // local clock reads less than it did, so Source is that much further
+            // ahead of it.
+            let back = jump.saturating_neg();
+            let undone = back.min(self.unsettled_millis);
+            self.unsettled_millis -= undone;
+            self.bound = self.bound.shifted(back - undone);
         }
         self.wall = wall;
         self.monotonic = monotonic;
@@ -548,7 +559,8 @@ impl SourceClock {
     /// to ask once it is due, and the next one after [`sample_soon`](Self::sample_soon).
     #[inline]
     pub(crate) fn wants_sample(&self, monotonic: Instant) -> bool {
-        let now = nanos_u64(monotonic.saturating_duration_since(self.estimate.started));
+        let started = *self.estimate.started.get_or_init(|| monotonic);
+        let now = nanos_u64(monotonic.saturating_duration_since(started));
         let due = self.estimate.next_sample.load(Ordering::Relaxed);
         now >= due
             && self
@@ -615,15 +627,17 @@ impl SourceClock {
                 match overlap {
                     // A jump since the kept sample makes it unreliable: the new one
                     // alone holds.
-                    Some(_) if anchored.unsettled_millis != 0 => bound,
+                    Some(_) if anchored.unsettled_millis != 0 => self.restart(bound),
                     Some(both) => both,
                     None => {
                         events::clock_samples_disagreed(anchored.bound, bound);
-                        bound
+                        self.restart(bound)
                     }
                 }
             }
-            _ => bound,
+            // The first sample replaces the local clock, which was only assumed;
+            // a stale one is replaced too.
+            _ => self.restart(bound),
         };
         kept.bound = Some(Anchored::from_sample(combined, sample));
         self.estimate.samples.fetch_add(1, Ordering::Relaxed);
@@ -634,6 +648,19 @@ impl SourceClock {
             events::clock_offset_changed(applied);
         }
         true
+    }
+
+    /// `bound`, which replaces the estimate: tokens minted on the old one are due.
+    fn restart(&self, bound: ClockBound) -> ClockBound {
+        self.estimate.epoch.fetch_add(1, Ordering::Relaxed);
+        bound
+    }
+
+    /// Which estimate tokens are minted on now: a number that changes whenever
+    /// the estimate restarts.
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.estimate.epoch.load(Ordering::Relaxed)
     }
 
     /// Publishes `bound` for lock-free readers, or zero if it reaches too far.
@@ -663,7 +690,7 @@ impl SourceClock {
             };
         };
         if anchored.settle(wall, monotonic) {
-            let bound = anchored.bound;
+            let bound = self.restart(anchored.bound);
             self.apply(&mut kept, bound);
             self.sample_soon();
             self.estimate.resend_armed.store(true, Ordering::Relaxed);
@@ -944,7 +971,7 @@ mod tests {
     #[test]
     fn sampling_claims_one_response_per_period() {
         let clock = SourceClock::new();
-        let base = clock.estimate.started;
+        let base = Instant::now();
         assert!(clock.wants_sample(base));
         // No sample arrives (a Source that sends no `Date`): still one per period.
         let within = (1..100).map(|ms| base + Duration::from_millis(ms * 9));
@@ -965,7 +992,6 @@ mod tests {
         assert!(clock.learn(Some(&sample(base, 0, 0, at(1000, 0))), false));
         assert!(!clock.may_refuse_for_skew());
         // A 401 with no `Date`: armed, and the next response is sampled.
-        let base = clock.estimate.started;
         assert!(clock.wants_sample(base));
         assert!(!clock.wants_sample(base));
         assert!(!clock.learn(None, true));

@@ -86,6 +86,8 @@ pub(super) struct Now<'a> {
     pub(super) offset: ClockOffset,
     /// The signing key's generation now ([`TokenSigner::key_generation`]).
     pub(super) key_generation: u64,
+    /// Which estimate of Source's clock is current ([`SourceClock::epoch`]).
+    pub(super) clock_epoch: u64,
     /// The tokens Source refused.
     pub(super) refusals: &'a Refusals,
 }
@@ -134,6 +136,7 @@ impl<'a> Clocks<'a> {
             monotonic: self.local.monotonic(),
             offset: bound.earliest(),
             key_generation: self.key_generation,
+            clock_epoch: self.source.epoch(),
             refusals: self.refusals,
         }
     }
@@ -214,6 +217,8 @@ pub(super) struct Minted {
     layer: u64,
     /// The generation of the key that signed it.
     key_generation: u64,
+    /// The estimate of Source's clock it was minted on.
+    clock_epoch: u64,
     /// The id of the key that signed it, for events.
     pub(super) key_id: Arc<str>,
     authorization: HeaderValue,
@@ -250,6 +255,7 @@ impl Minted {
             id,
             layer: ids.layer,
             key_generation: token.key_generation,
+            clock_epoch: now.clock_epoch,
             key_id: token.key_id,
             authorization: token.authorization,
             iat: token.iat,
@@ -290,6 +296,7 @@ impl Minted {
             || now.earliest < self.issued_at
             || self.wall_stepped_back(now)
             || now.key_generation != self.key_generation
+            || now.clock_epoch != self.clock_epoch
             || self.refused(now)
     }
 
@@ -434,11 +441,12 @@ mod tests {
             monotonic: minted_monotonic + Duration::from_secs(after),
             offset: ClockOffset::ZERO,
             key_generation: 0,
+            clock_epoch: 0,
             refusals,
         }
     }
 
-    /// Each of the six reasons alone makes a token due.
+    /// Each of the seven reasons alone makes a token due.
     #[test]
     fn any_one_clock_a_new_key_or_a_refusal_makes_a_token_due() {
         let (start, ids, refusals) = (Instant::now(), MintIds::new(), Refusals::default());
@@ -480,6 +488,11 @@ mod tests {
             ..fresh
         };
         assert!(token.due(new_key));
+        let new_estimate = Now {
+            clock_epoch: 1,
+            ..fresh
+        };
+        assert!(token.due(new_estimate));
         refusals.mark(token.id);
         assert!(token.refused(fresh));
         assert!(token.due(fresh));
