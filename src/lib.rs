@@ -26,9 +26,9 @@ mod lifetime;
 pub mod member;
 mod origin;
 pub mod resend;
-pub mod skew;
 #[cfg(all(test, feature = "retry"))]
 mod sim;
+pub mod skew;
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 mod extract;

@@ -55,10 +55,10 @@ use reqwest_middleware::{Middleware, Next};
 use tower_service::Service;
 
 use crate::authorizer::{Authorizer, Requested, Watch};
-use crate::resend::SkewRefused;
 use crate::error::{BoxError, Result};
 use crate::layer::{ResponseFuture, SourceAuth, SourceAuthLayer};
 use crate::origin::Target;
+use crate::resend::SkewRefused;
 
 /// Stands in for a request's URL while it is converted, so that neither
 /// conversion parses the real one.

@@ -82,7 +82,9 @@ fn key_id(request: &Request<()>) -> Option<String> {
     use base64::Engine;
     let token = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let header = token.strip_prefix("Bearer ")?.split('.').next()?;
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).ok()?;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
     let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
     Some(header["kid"].as_str()?.to_owned())
 }
@@ -114,7 +116,8 @@ impl World {
     }
 
     fn fail(&mut self, seed: u64, what: String) {
-        self.failures.push(format!("seed {seed} at {} ms: {what}", self.true_ms));
+        self.failures
+            .push(format!("seed {seed} at {} ms: {what}", self.true_ms));
     }
 
     /// Source judges a request that arrived now, and answers it.
@@ -124,7 +127,9 @@ impl World {
         let date = UNIX_EPOCH + Duration::from_millis(source_ms);
         response.headers_mut().insert(
             DATE,
-            httpdate::fmt_http_date(date).parse().expect("a date is a header value"),
+            httpdate::fmt_http_date(date)
+                .parse()
+                .expect("a date is a header value"),
         );
         let token = request
             .headers()
@@ -143,13 +148,22 @@ impl World {
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             return response;
         };
-        let asked = request.extensions().get::<MemberGrant>().map(MemberGrant::subject);
+        let asked = request
+            .extensions()
+            .get::<MemberGrant>()
+            .map(MemberGrant::subject);
         if asked != Some(claims.sub.as_str()) {
-            self.fail(seed, format!("a token for {} sent for {asked:?}", claims.sub));
+            self.fail(
+                seed,
+                format!("a token for {} sent for {asked:?}", claims.sub),
+            );
         }
         let valid = claims.iat * 1000 <= source_ms && source_ms < claims.exp * 1000;
         if std::env::var_os("SIM_TRACE").is_some() {
-            eprintln!("judge true {} source {source_ms} iat {} exp {} valid {valid}", self.true_ms, claims.iat, claims.exp);
+            eprintln!(
+                "judge true {} source {source_ms} iat {} exp {} valid {valid}",
+                self.true_ms, claims.iat, claims.exp
+            );
         }
         if !valid && sent_informed {
             self.fail(
@@ -191,7 +205,10 @@ impl Service<Request<()>> for StandIn {
         if kid.as_deref() != Some(world.current_key.as_str()) {
             let current = world.current_key.clone();
             let seed = world.seed;
-            world.fail(seed, format!("a token signed by {kid:?} sent while {current} is current"));
+            world.fail(
+                seed,
+                format!("a token signed by {kid:?} sent while {current} is current"),
+            );
         }
         let id = world.next_id;
         world.next_id += 1;
@@ -210,9 +227,18 @@ impl Service<Request<()>> for StandIn {
         let at = world.true_ms + uplink;
         let sent_informed = world.informed;
         if std::env::var_os("SIM_TRACE").is_some() {
-            let auth = request.headers().get(AUTHORIZATION).map(|value| value.len());
-            let member = request.extensions().get::<MemberGrant>().map(|grant| grant.subject().to_owned());
-            eprintln!("send id {id} true {} arrive {at} auth {auth:?} kid {kid:?} for {member:?}", world.true_ms);
+            let auth = request
+                .headers()
+                .get(AUTHORIZATION)
+                .map(|value| value.len());
+            let member = request
+                .extensions()
+                .get::<MemberGrant>()
+                .map(|grant| grant.subject().to_owned());
+            eprintln!(
+                "send id {id} true {} arrive {at} auth {auth:?} kid {kid:?} for {member:?}",
+                world.true_ms
+            );
         }
         world.queue.insert(
             (at, id),
@@ -290,7 +316,9 @@ fn run(seed: u64) -> Vec<String> {
         ResendOnSkew::new(source_clock.clone()),
         tower::Layer::layer(&layer, inner),
     );
-    let members: Vec<String> = (0..rng.usize(1..12)).map(|n| format!("mem_sim{n}")).collect();
+    let members: Vec<String> = (0..rng.usize(1..12))
+        .map(|n| format!("mem_sim{n}"))
+        .collect();
     let mut in_flight: Vec<(InFlight, bool)> = Vec::new();
     let mut rotations = 0;
     let suspends = rng.bool();
@@ -299,15 +327,22 @@ fn run(seed: u64) -> Vec<String> {
     for _ in 0..EVENTS {
         let idle = world.borrow().queue.is_empty();
         if std::env::var_os("SIM_TRACE").is_some() {
-            eprintln!("event true {} wall {:?} bound {} offset {}", world.borrow().true_ms, clock.now(), source_clock.bound(), world.borrow().source_offset_ms);
+            eprintln!(
+                "event true {} wall {:?} bound {} offset {}",
+                world.borrow().true_ms,
+                clock.now(),
+                source_clock.bound(),
+                world.borrow().source_offset_ms
+            );
         }
         match rng.u8(0..20) {
             // A new request, for one of the members.
             0..=7 => {
                 let member = &members[rng.usize(..members.len())];
-                let mut request = Request::get(Uri::from_static("https://api.sourcehealth.com/v1/x"))
-                    .body(())
-                    .expect("a valid request");
+                let mut request =
+                    Request::get(Uri::from_static("https://api.sourcehealth.com/v1/x"))
+                        .body(())
+                        .expect("a valid request");
                 // At least four minutes: the default refresh margin (a quarter of the
                 // lifetime, at most a minute) then outlasts the longest uplink, 30 s.
                 let ttl = Duration::from_secs(rng.u64(240..3600));
@@ -366,17 +401,25 @@ fn run(seed: u64) -> Vec<String> {
             _ => advance(seed, &world, &clock, rng.u64(0..2_000)),
         }
         // Poll everything in flight; check what the caller sees.
-        in_flight.retain_mut(|(future, sent_informed)| match future.as_mut().poll(&mut cx) {
-            Poll::Pending => true,
-            Poll::Ready(result) => {
-                let response = result.expect("the stand-in never fails");
-                let skewed = response.extensions().get::<crate::resend::SkewRefused>().is_some();
-                if skewed && *sent_informed {
-                    world.borrow_mut().fail(seed, "an informed request failed because of the clock".into());
+        in_flight.retain_mut(
+            |(future, sent_informed)| match future.as_mut().poll(&mut cx) {
+                Poll::Pending => true,
+                Poll::Ready(result) => {
+                    let response = result.expect("the stand-in never fails");
+                    let skewed = response
+                        .extensions()
+                        .get::<crate::resend::SkewRefused>()
+                        .is_some();
+                    if skewed && *sent_informed {
+                        world.borrow_mut().fail(
+                            seed,
+                            "an informed request failed because of the clock".into(),
+                        );
+                    }
+                    false
                 }
-                false
-            }
-        });
+            },
+        );
         // An estimate reaching beyond the hour the layer corrects for (a bound
         // is a few seconds wide) is not applied, by design: nothing is promised there.
         match true_offset(&world, &clock) {
@@ -393,8 +436,7 @@ fn run(seed: u64) -> Vec<String> {
         }
     }
     drop(in_flight);
-    let failures = std::mem::take(&mut world.borrow_mut().failures);
-    failures
+    std::mem::take(&mut world.borrow_mut().failures)
 }
 
 /// Source's clock minus this host's wall clock, as it truly is.
@@ -413,7 +455,11 @@ fn millis(duration: Duration) -> u64 {
 fn advance(seed: u64, world: &Rc<RefCell<World>>, clock: &ManualClock, by_ms: u64) {
     let until = world.borrow().true_ms + by_ms;
     loop {
-        let next = world.borrow().queue.first_key_value().map(|((at, _), _)| *at);
+        let next = world
+            .borrow()
+            .queue
+            .first_key_value()
+            .map(|((at, _), _)| *at);
         match next {
             Some(at) if at <= until => deliver_next(seed, world, clock),
             _ => break,
@@ -449,16 +495,16 @@ fn deliver_next(seed: u64, world: &Rc<RefCell<World>>, clock: &ManualClock) {
             let mut response = world.judge(seed, &request, sent_informed);
             if let Some(hop) = foreign {
                 let uri = Uri::from_static("https://elsewhere.example/v1/x");
+                let source_ms = world.source_now_ms();
                 let date = UNIX_EPOCH
-                    + Duration::from_millis(world.source_now_ms()).saturating_add(Duration::ZERO);
-                let date = if hop.date_offset_s >= 0 {
-                    date + Duration::from_secs(hop.date_offset_s.unsigned_abs())
-                } else {
-                    date - Duration::from_secs(hop.date_offset_s.unsigned_abs())
-                };
+                    + Duration::from_millis(
+                        source_ms.saturating_add_signed(hop.date_offset_s * 1000),
+                    );
                 response.headers_mut().insert(
                     DATE,
-                    httpdate::fmt_http_date(date).parse().expect("a date is a header value"),
+                    httpdate::fmt_http_date(date)
+                        .parse()
+                        .expect("a date is a header value"),
                 );
                 if hop.unauthorized {
                     *response.status_mut() = StatusCode::UNAUTHORIZED;

@@ -642,7 +642,10 @@ impl SourceClock {
         kept.bound = Some(Anchored::from_sample(combined, sample));
         self.estimate.samples.fetch_add(1, Ordering::Relaxed);
         let applied = self.apply(&mut kept, combined);
-        if applied.earliest.as_millis().abs_diff(before.earliest.as_millis())
+        if applied
+            .earliest
+            .as_millis()
+            .abs_diff(before.earliest.as_millis())
             > u64::try_from(REPORTED_CHANGE.as_millis()).unwrap_or(u64::MAX)
         {
             events::clock_offset_changed(applied);
@@ -673,7 +676,9 @@ impl SourceClock {
         } else {
             bound
         };
-        self.estimate.applied.store(applied.pack(), Ordering::Relaxed);
+        self.estimate
+            .applied
+            .store(applied.pack(), Ordering::Relaxed);
         applied
     }
 
@@ -724,7 +729,6 @@ impl fmt::Debug for SourceClock {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClockProbe;
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -769,7 +773,12 @@ mod tests {
 
     #[test]
     fn bounds_survive_packing_whatever_their_sign() {
-        for (earliest, latest) in [(0, 0), (-3_600_000, -3_599_000), (-1, 1), (599_600, 600_800)] {
+        for (earliest, latest) in [
+            (0, 0),
+            (-3_600_000, -3_599_000),
+            (-1, 1),
+            (599_600, 600_800),
+        ] {
             let bound = ClockBound {
                 earliest: ms(earliest),
                 latest: ms(latest),
@@ -801,7 +810,11 @@ mod tests {
                 date,
             });
             assert!(taken);
-            assert!(clock.bound().contains(ClockOffset::ZERO), "{}", clock.bound());
+            assert!(
+                clock.bound().contains(ClockOffset::ZERO),
+                "{}",
+                clock.bound()
+            );
             for later in 0..120u64 {
                 let now = at(1001, later * 37 % 1000);
                 let monotonic = base + Duration::from_millis(1001 + later * 37 % 1000 - 1000);
@@ -944,7 +957,10 @@ mod tests {
     fn before_any_sample_the_local_clock_is_used() {
         let clock = SourceClock::new();
         let times = clock.mint_times(at(1000, 0), Instant::now());
-        assert_eq!((times.now, times.iat, times.offset), (at(1000, 0), at(1000, 0), ms(0)));
+        assert_eq!(
+            (times.now, times.iat, times.offset),
+            (at(1000, 0), at(1000, 0), ms(0))
+        );
         assert_eq!(
             format!("{clock:?}"),
             "SourceClock { bound: ClockBound { earliest: ClockOffset { millis: 0 }, latest: ClockOffset { millis: 0 } } }"
@@ -975,7 +991,10 @@ mod tests {
         assert!(clock.wants_sample(base));
         // No sample arrives (a Source that sends no `Date`): still one per period.
         let within = (1..100).map(|ms| base + Duration::from_millis(ms * 9));
-        assert_eq!(within.filter(|at| clock.clone().wants_sample(*at)).count(), 0);
+        assert_eq!(
+            within.filter(|at| clock.clone().wants_sample(*at)).count(),
+            0
+        );
         assert!(clock.wants_sample(base + SAMPLE_PERIOD));
         assert!(!clock.wants_sample(base + SAMPLE_PERIOD));
         clock.sample_soon();

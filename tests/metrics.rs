@@ -361,7 +361,8 @@ async fn each_key_rotation_counts() {
     let _layer = SourceAuthLayer::new(keys.clone());
 
     for id in ["key_second", "key_third"] {
-        keys.rotate(ApiKey::new(id, common::SECRET).unwrap()).unwrap();
+        keys.rotate(ApiKey::new(id, common::SECRET).unwrap())
+            .unwrap();
     }
     assert_eq!(recorded.value(ROTATIONS, &[]), 2.0);
 }

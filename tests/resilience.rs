@@ -587,7 +587,10 @@ async fn the_first_request_after_start_up_survives_ten_minutes_of_skew_on_every_
     use source_auth::resend::ResendOnSkew;
     use tower::retry::RetryLayer;
 
-    for offset in [ClockOffset::ahead(TEN_MINUTES), ClockOffset::behind(TEN_MINUTES)] {
+    for offset in [
+        ClockOffset::ahead(TEN_MINUTES),
+        ClockOffset::behind(TEN_MINUTES),
+    ] {
         for path in ["reqwest-middleware", "hyper", "reqwest tower"] {
             let mock = MockSource::start().await.unwrap();
             mock.add_api_key(&common::api_key());
@@ -605,7 +608,11 @@ async fn the_first_request_after_start_up_survives_ten_minutes_of_skew_on_every_
                         .layer(resend)
                         .layer(layer.clone())
                         .service(hyper_client());
-                    client.oneshot(get_with(&url, grant)).await.unwrap().status()
+                    client
+                        .oneshot(get_with(&url, grant))
+                        .await
+                        .unwrap()
+                        .status()
                 }
                 _ => {
                     let client = ServiceBuilder::new()
@@ -619,8 +626,16 @@ async fn the_first_request_after_start_up_survives_ten_minutes_of_skew_on_every_
                 }
             };
             assert_eq!(status, StatusCode::OK, "{offset} over {path}");
-            let refused_as = if offset.is_ahead() { "token_expired" } else { "invalid_token" };
-            assert_eq!(codes(&mock.requests()), [refused_as, "ok"], "{offset} over {path}");
+            let refused_as = if offset.is_ahead() {
+                "token_expired"
+            } else {
+                "invalid_token"
+            };
+            assert_eq!(
+                codes(&mock.requests()),
+                [refused_as, "ok"],
+                "{offset} over {path}"
+            );
         }
     }
 }
@@ -642,7 +657,9 @@ async fn only_a_refusal_for_the_clock_is_re_sent() {
         mock.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token");
         let status = if path == "hyper" {
             let client = ServiceBuilder::new()
-                .layer(RetryLayer::new(ResendOnSkew::new(layer.source_clock().clone())))
+                .layer(RetryLayer::new(ResendOnSkew::new(
+                    layer.source_clock().clone(),
+                )))
                 .layer(layer.clone())
                 .service(hyper_client());
             let request = get_with(&url, MemberGrant::member(MEMBER));
@@ -661,7 +678,10 @@ async fn only_a_refusal_for_the_clock_is_re_sent() {
 /// through a layer built from the API key.
 #[tokio::test]
 async fn priming_learns_sources_clock_before_the_first_member_request() {
-    for offset in [ClockOffset::ahead(TEN_MINUTES), ClockOffset::behind(TEN_MINUTES)] {
+    for offset in [
+        ClockOffset::ahead(TEN_MINUTES),
+        ClockOffset::behind(TEN_MINUTES),
+    ] {
         for via_middleware in [false, true] {
             let mock = MockSource::start().await.unwrap();
             mock.add_api_key(&common::api_key());
@@ -683,10 +703,17 @@ async fn priming_learns_sources_clock_before_the_first_member_request() {
             assert!(bound.contains(offset), "{bound} for {offset}");
             let url = format!("{}/v1/members/{MEMBER}", layer.origin());
             let status = send(via_middleware, &layer, url, MemberGrant::member(MEMBER)).await;
-            assert_eq!(status, StatusCode::OK, "{offset}, middleware: {via_middleware}");
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{offset}, middleware: {via_middleware}"
+            );
             let requests = mock.requests();
             assert_eq!(codes(&requests), ["missing_authorization", "ok"]);
-            assert!(requests[0].credential.is_none(), "the probe sent a credential");
+            assert!(
+                requests[0].credential.is_none(),
+                "the probe sent a credential"
+            );
         }
     }
 }
@@ -700,7 +727,9 @@ async fn a_probe_that_teaches_nothing_is_an_error() {
     });
     let client = ServiceBuilder::new().layer(layer.clone()).service(undated);
     let error = layer.prime(client).await.unwrap_err();
-    let error = error.downcast_ref::<source_auth::Error>().expect("the crate's error");
+    let error = error
+        .downcast_ref::<source_auth::Error>()
+        .expect("the crate's error");
     assert_eq!(error.kind(), source_auth::ErrorKind::ClockNotLearned);
 }
 
@@ -717,13 +746,20 @@ async fn a_signer_learns_from_the_answers_to_its_own_tokens() {
     let layer = SourceAuthLayer::per_request(signer.clone())
         .base_url(mock.base_url())
         .unwrap();
-    let client = ServiceBuilder::new().layer(layer.clone()).service(hyper_client());
+    let client = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(hyper_client());
     let url = format!("{}/v1/members/{MEMBER}", layer.origin());
     let grant = MemberGrant::member(MEMBER);
     let first = signer.sign(&grant).unwrap();
     let response = client.clone().oneshot(get_with(&url, first)).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(signer.source_clock().bound().contains(ClockOffset::ahead(TEN_MINUTES)));
+    assert!(
+        signer
+            .source_clock()
+            .bound()
+            .contains(ClockOffset::ahead(TEN_MINUTES))
+    );
     let second = signer.sign(&grant).unwrap();
     let response = client.oneshot(get_with(&url, second)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -745,7 +781,9 @@ async fn a_foreign_host_behind_tower_http_06_redirects_is_not_read() {
             let host = request.uri().host().unwrap_or_default().to_owned();
             let auth = request.headers().get(http::header::AUTHORIZATION).cloned();
             let token = auth.map(|value| value.to_str().unwrap().len().to_string());
-            log.lock().unwrap().push(format!("{host} {}", token.is_some()));
+            log.lock()
+                .unwrap()
+                .push(format!("{host} {}", token.is_some()));
             if let Some(value) = request.headers().get(http::header::AUTHORIZATION) {
                 log.lock().unwrap().push(value.to_str().unwrap().to_owned());
             }
@@ -760,12 +798,14 @@ async fn a_foreign_host_behind_tower_http_06_redirects_is_not_read() {
                 *response.status_mut() = StatusCode::UNAUTHORIZED;
             }
             let date = httpdate::fmt_http_date(now.now() + TEN_MINUTES);
-            response.headers_mut().insert(http::header::DATE, date.parse().unwrap());
+            response
+                .headers_mut()
+                .insert(http::header::DATE, date.parse().unwrap());
             Ok::<_, std::convert::Infallible>(response)
         }
     });
-    let layer = SourceAuthLayer::per_request(TokenSigner::new(common::api_key()))
-        .with_clock(clock.clone());
+    let layer =
+        SourceAuthLayer::per_request(TokenSigner::new(common::api_key())).with_clock(clock.clone());
     let client = ServiceBuilder::new()
         .layer(layer.clone())
         .layer(tower_http_06::follow_redirect::FollowRedirectLayer::new())
@@ -793,5 +833,8 @@ async fn a_foreign_host_behind_tower_http_06_redirects_is_not_read() {
             "elsewhere.example false"
         ]
     );
-    assert_eq!(seen[1], seen[4], "the token Source got was retired by a foreign 401");
+    assert_eq!(
+        seen[1], seen[4],
+        "the token Source got was retired by a foreign 401"
+    );
 }

@@ -175,8 +175,8 @@ mod tests {
     use super::super::fixture::{Fixture, MINUTE, SECOND};
     use super::*;
     use crate::Clock;
-    use http::HeaderValue;
     use crate::error::ErrorKind;
+    use http::HeaderValue;
 
     /// Each deadline holds on the wall clock alone too: here only the wall clock
     /// moves, so the monotonic deadlines cannot mask a wrong comparison.

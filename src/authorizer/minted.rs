@@ -305,7 +305,9 @@ impl Minted {
     /// must fold that in (by minting) before a suspend can outrun both clocks.
     #[inline]
     fn wall_stepped_back(&self, now: Now<'_>) -> bool {
-        let elapsed = now.monotonic.saturating_duration_since(self.minted_monotonic);
+        let elapsed = now
+            .monotonic
+            .saturating_duration_since(self.minted_monotonic);
         self.minted_latest
             .checked_add(elapsed)
             .is_some_and(|expected| now.latest + STEP_TOLERANCE < expected)
@@ -409,8 +411,14 @@ mod tests {
         let again: Vec<Duration> = ids.clone().map(|id| policy.jitter_for(id)).collect();
         assert_eq!(again, samples);
         let reseeded = RefreshPolicy { seed: 43, ..policy };
-        assert_ne!(ids.map(|id| reseeded.jitter_for(id)).collect::<Vec<_>>(), samples);
-        let none = RefreshPolicy { jitter: Duration::ZERO, ..policy };
+        assert_ne!(
+            ids.map(|id| reseeded.jitter_for(id)).collect::<Vec<_>>(),
+            samples
+        );
+        let none = RefreshPolicy {
+            jitter: Duration::ZERO,
+            ..policy
+        };
         assert_eq!(none.jitter_for(ID), Duration::ZERO);
     }
 
@@ -428,7 +436,12 @@ mod tests {
             key_id: "key_test".into(),
             key_generation: 0,
         };
-        Minted::new(token, ids, now(0, monotonic, refusals), &RefreshPolicy::default())
+        Minted::new(
+            token,
+            ids,
+            now(0, monotonic, refusals),
+            &RefreshPolicy::default(),
+        )
     }
 
     /// `after` seconds past minting, on both clocks, with key generation 0 and
@@ -532,7 +545,10 @@ mod tests {
             ..due
         };
         assert!(!token.usable_for(EXP, new_key));
-        assert!(!token.usable_for(EXP, now(600, start, &refusals)), "expired");
+        assert!(
+            !token.usable_for(EXP, now(600, start, &refusals)),
+            "expired"
+        );
         let monotonic_expired = Now {
             monotonic: start + Duration::from_secs(600),
             ..due
@@ -542,4 +558,3 @@ mod tests {
         assert!(!token.usable_for(EXP, due));
     }
 }
-

@@ -91,6 +91,9 @@ enum DefaultAuth {
     },
 }
 
+/// The `Authorization` value a request gets, and `Source-Live-Mode` for a user token.
+type Headers<'a> = (HeaderValue, Option<&'a HeaderValue>);
+
 /// The credential a request asked for in its extensions, overriding the layer's.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Requested<'a> {
@@ -382,7 +385,7 @@ impl Authorizer {
     fn credential_for(
         &self,
         requested: Option<Requested<'_>>,
-    ) -> Result<(Option<(HeaderValue, Option<&HeaderValue>)>, Watch)> {
+    ) -> Result<(Option<Headers<'_>>, Watch)> {
         let (authorization, watch) = match (requested, &self.default) {
             (Some(Requested::Token(token)), _) | (None, DefaultAuth::Token(token)) => (
                 self.unexpired(token)?,

@@ -2,8 +2,8 @@
 //! and 401, to stop sending a token Source refused and to tell whether the
 //! refusal was about the clock.
 
-use std::sync::{Arc, LazyLock, PoisonError, RwLock, Weak};
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock, Weak};
 use std::time::{Instant, SystemTime};
 
 use http::header::{AGE, DATE};

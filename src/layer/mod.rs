@@ -57,18 +57,38 @@
 //! hop is a new request to the layer, and one from a foreign server into Source
 //! would pick up the API key.
 //!
+//! **Which policy.** `FollowRedirectLayer::new()` uses tower-http's `Standard`
+//! policy, which drops `Authorization` on a redirect to another origin: safe.
+//! A policy of your own must keep that filter: `FollowRedirectLayer::with_policy(
+//! policy::Limited::new(5))` alone sends the layer's credential (the API key, or a
+//! member token) to whatever host Source's answer redirects to. Write
+//! `policy::Limited::new(5).and::<_, _, ()>(policy::FilterCredentials::new())`.
+//!
+//! **Where a response came from.** The layer reads a response only when it came
+//! from its origin. It cannot see what sits inside it, so it relies on the
+//! follower to say where the final response came from: tower-http records it as
+//! `RequestUri` (the layer reads 0.7's and 0.6's, the version reqwest 0.13 uses),
+//! and reqwest reports its final URL. A follower of your own inside the layer must
+//! insert tower-http's `RequestUri` too; a response that carries none is taken as
+//! coming from the request's own URI. A chain Source → elsewhere → Source loses
+//! the token on the cross-origin hop, and Source's final 401 then retires a token
+//! Source never saw: one extra mint, by design.
+//!
 //! ```
 //! # use http_body_util::Empty;
 //! # use hyper::body::Bytes;
 //! # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 //! # use source_auth::{ApiKey, SourceAuthLayer};
 //! # use tower::ServiceBuilder;
-//! use tower_http::follow_redirect::FollowRedirectLayer;
+//! use tower_http::follow_redirect::{FollowRedirectLayer, policy::{self, PolicyExt}};
 //! # let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
 //!
 //! let client = ServiceBuilder::new()
 //!     .layer(SourceAuthLayer::api_key(key))
-//!     .layer(FollowRedirectLayer::new()) // inside: redirects never pass the layer
+//!     // Inside: redirects never pass the layer. Credentials never leave the origin.
+//!     .layer(FollowRedirectLayer::with_policy(
+//!         policy::Limited::new(5).and::<_, _, ()>(policy::FilterCredentials::new()),
+//!     ))
 //!     .service(Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>());
 //! # let _ = client;
 //! # Ok::<(), source_auth::Error>(())
@@ -76,17 +96,26 @@
 //!
 //! # Responses
 //!
-//! The layer reads the responses to the member tokens it minted, so the inner
-//! service answers `http::Response<_>` (on the reqwest path, `reqwest::Response`).
-//! From those that come from its origin (after any redirect, the final one):
+//! The layer reads the responses to member tokens (so the inner service answers
+//! `http::Response<_>`; on the reqwest path, `reqwest::Response`). From those that
+//! come from its origin (after any redirect, the final one):
 //!
-//! - `Date`, sampled, teaches it Source's clock, on which it signs `iat` and
-//!   `exp` and judges its cached tokens ([`crate::skew`]);
+//! - `Date`, one response per [`SAMPLE_PERIOD`](crate::skew::SAMPLE_PERIOD) and
+//!   every 401, teaches it Source's clock, on which it signs `iat` and `exp` and
+//!   judges its cached tokens ([`crate::skew`]);
 //! - a 401 retires the cached token the request carried, by id, so the next
-//!   request for that grant mints anew. The layer never re-sends a request:
-//!   `examples/retry.rs` retries once with `tower::retry`, outside the layer.
+//!   request for that grant mints anew (within the same second, the new token is
+//!   byte-identical to the old: HS256 is deterministic and `iat` has whole
+//!   seconds);
+//! - a 401 whose own `Date` proves that token was outside Source's window is
+//!   marked [`SkewRefused`](crate::resend::SkewRefused): the one case the crate
+//!   re-sends, once (reqwest-middleware by itself; tower through
+//!   [`ResendOnSkew`](crate::resend) outside the layer, as `examples/retry.rs`
+//!   does). Nothing else is ever re-sent.
 //!
 //! A response to any other request is not read, and costs nothing more.
+//! [`prime`](SourceAuthLayer::prime) learns Source's clock before the first
+//! member request, with no credential.
 //!
 //! # Errors
 //!
@@ -293,8 +322,10 @@ impl SourceAuthLayer {
     /// would keep signing with the old key after [`RotatingKey::rotate`]. Give it
     /// `TokenSigner::rotating(keys.clone())`.
     pub fn signer(self, signer: TokenSigner) -> Result<Self> {
-        if matches!(self.config.credential, DefaultCredential::RotatingKey { .. })
-            && !signer.is_rotating()
+        if matches!(
+            self.config.credential,
+            DefaultCredential::RotatingKey { .. }
+        ) && !signer.is_rotating()
         {
             return Err(Error::new(
                 ErrorKind::SignerNotRotating,
