@@ -3,6 +3,9 @@
 //!
 //! `cargo bench --bench layer`
 //!
+//! With `LAYER_DATE=0` the stand-in for Source sends no `Date`, as a proxy or a
+//! stand-in that strips it would: what the layer's sampling costs then.
+//!
 //! With `LAYER_REQUESTS=<case>:<count>` in the environment it sends `count`
 //! requests of one case (`tower_http_bearer`, `api_key`, `api_key_rotating`,
 //! `cached_member`, `per_request_grant_hit`) and exits, for `valgrind --tool=callgrind` to count
@@ -39,6 +42,10 @@ struct Bare;
 
 /// `Date` as Source would send it, made once: a header value shared by every
 /// response costs each one a reference count, not a formatting.
+/// Whether the stand-in sends `Date` (`LAYER_DATE=0`: it does not).
+static SENDS_DATE: LazyLock<bool> =
+    LazyLock::new(|| std::env::var("LAYER_DATE").map_or(true, |value| value != "0"));
+
 static DATE: LazyLock<HeaderValue> = LazyLock::new(|| {
     HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
         .expect("an HTTP date is a valid header value")
@@ -56,7 +63,9 @@ impl Service<Request<()>> for Bare {
     fn call(&mut self, request: Request<()>) -> Self::Future {
         let mut response =
             Response::new(request.headers().contains_key(http::header::AUTHORIZATION));
-        response.headers_mut().insert(DATE_HEADER, DATE.clone());
+        if *SENDS_DATE {
+            response.headers_mut().insert(DATE_HEADER, DATE.clone());
+        }
         ready(Ok(response))
     }
 }

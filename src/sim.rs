@@ -322,6 +322,7 @@ fn run(seed: u64) -> Vec<String> {
     let mut in_flight: Vec<(InFlight, bool)> = Vec::new();
     let mut rotations = 0;
     let suspends = rng.bool();
+    let mut samples_at_step = 0;
     let waker = Waker::noop();
     let mut cx = Context::from_waker(waker);
     for _ in 0..EVENTS {
@@ -362,6 +363,7 @@ fn run(seed: u64) -> Vec<String> {
                 let mut world = world.borrow_mut();
                 world.source_offset_ms = rng.i64(-3_000_000..3_000_000);
                 world.informed = false;
+                samples_at_step = source_clock.samples();
             }
             // This host's wall clock steps (NTP) or runs ahead (a suspend).
             18 if idle => {
@@ -429,7 +431,12 @@ fn run(seed: u64) -> Vec<String> {
             {
                 world.borrow_mut().informed = false;
             }
-            offset if source_clock.is_sampled() && source_clock.bound().contains(offset) => {
+            // Informed again by a sample since Source's clock stepped, not by a
+            // stale bound that happens to hold the new offset.
+            offset
+                if source_clock.samples() > samples_at_step
+                    && source_clock.bound().contains(offset) =>
+            {
                 world.borrow_mut().informed = true;
             }
             _ => {}

@@ -33,12 +33,14 @@
 //!
 //! Responses are read to requests that carried a member token, the credential
 //! whose validity depends on the clock (one the layer minted, or one a signer
-//! sharing this estimate signed). One such response per [`SAMPLE_PERIOD`] is
-//! sampled, whatever it carries: a Source, proxy or stand-in that sends no
-//! `Date` costs no more than one that does. Every 401 from Source to such a
-//! token is read too, since Source may have refused the token because of the
-//! clock. [`ClockProbe`] asks for a sample with no credential at all, for an app
-//! that wants Source's clock before its first member request.
+//! sharing this estimate signed). The first response to each token is sampled,
+//! whatever it carries: sampling counts attempts, so a Source, proxy or stand-in
+//! that sends no `Date` costs no more than one that does, and a cached token's
+//! requests pay two relaxed loads for it. Every 401 from Source to such a token
+//! is read too, since Source may have refused the token because of the clock,
+//! and so is the next response after a 401 that carried no `Date` or a jump of
+//! the local clock. [`ClockProbe`] asks for a sample with no credential at all,
+//! for an app that wants Source's clock before its first member request.
 //!
 //! # How samples combine
 //!
@@ -93,7 +95,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::events;
@@ -107,10 +109,6 @@ pub const REPORTED_CHANGE: Duration = Duration::from_secs(3);
 /// A response whose round trip, on the monotonic clock, took longer than this is
 /// not a sample: its bound would be wider than this plus a second.
 pub const MAX_SAMPLE_ROUND_TRIP: Duration = Duration::from_secs(3);
-
-/// At most one response per this much monotonic time is read for `Date`, beside
-/// every 401 from Source.
-pub const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 
 /// A kept bound older than this is replaced by the next sample rather than
 /// narrowed by it.
@@ -407,12 +405,9 @@ struct Estimate {
     /// The bound applied, packed ([`ClockBound::pack`]): zero until a sample,
     /// and zero while the estimate reaches beyond [`MAX_APPLIED_OFFSET`].
     applied: AtomicU64,
-    /// When, in monotonic nanoseconds since `started`, the next response is to
-    /// be read for `Date`: claimed by one request at a time.
-    next_sample: AtomicU64,
-    /// The first monotonic reading asked about: the estimate's own origin of
-    /// time, so that a simulated clock replays exactly.
-    started: OnceLock<Instant>,
+    /// Set when the next response should be read for `Date` whatever its token
+    /// (an unread 401, a jump of the local clock); claimed by one request.
+    sample_requested: AtomicBool,
     /// Whether a request may yet be refused for the clock: no sample taken, a
     /// 401 since the last one, or a jump of the local clock. Only then are
     /// requests kept for a re-send ([`crate::resend`]).
@@ -431,8 +426,7 @@ impl Default for Estimate {
     fn default() -> Self {
         Self {
             applied: AtomicU64::new(ClockBound::ZERO.pack()),
-            next_sample: AtomicU64::new(0),
-            started: OnceLock::new(),
+            sample_requested: AtomicBool::new(false),
             resend_armed: AtomicBool::new(true),
             samples: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
@@ -554,31 +548,24 @@ impl SourceClock {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the response to the request being sent at `monotonic` should be
-    /// read for `Date`: one per [`SAMPLE_PERIOD`], claimed by the first request
-    /// to ask once it is due, and the next one after [`sample_soon`](Self::sample_soon).
+    /// Whether the response to a request sending the token `first` belongs to
+    /// should be read for `Date`: the first response to each token, and the next
+    /// one after [`sample_soon`](Self::sample_soon). Two relaxed loads once each
+    /// is claimed: no shared write, and no clock arithmetic, per request.
     #[inline]
-    pub(crate) fn wants_sample(&self, monotonic: Instant) -> bool {
-        let started = *self.estimate.started.get_or_init(|| monotonic);
-        let now = nanos_u64(monotonic.saturating_duration_since(started));
-        let due = self.estimate.next_sample.load(Ordering::Relaxed);
-        now >= due
-            && self
-                .estimate
-                .next_sample
-                .compare_exchange(
-                    due,
-                    now.saturating_add(nanos_u64(SAMPLE_PERIOD)),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
+    pub(crate) fn wants_sample(&self, first: &FirstResponse) -> bool {
+        first.claim() || {
+            let requested = &self.estimate.sample_requested;
+            requested.load(Ordering::Relaxed) && requested.swap(false, Ordering::Relaxed)
+        }
     }
 
     /// Asks for the next response to be read: the estimate may be what made
     /// Source refuse a token, or the local clock jumped.
     pub(crate) fn sample_soon(&self) {
-        self.estimate.next_sample.store(0, Ordering::Relaxed);
+        self.estimate
+            .sample_requested
+            .store(true, Ordering::Relaxed);
     }
 
     /// Learns from a response from Source: `sample`, if it carried a `Date`,
@@ -599,6 +586,7 @@ impl SourceClock {
     /// Whether a request sent now may be refused for the clock, so that keeping
     /// it for a re-send is worth its cost: until a sample is taken, after a 401
     /// until a sample that is not one, and after a jump of the local clock.
+    #[cfg(any(test, feature = "reqwest", feature = "retry"))]
     #[inline]
     pub(crate) fn may_refuse_for_skew(&self) -> bool {
         self.estimate.resend_armed.load(Ordering::Relaxed)
@@ -635,8 +623,10 @@ impl SourceClock {
                     }
                 }
             }
-            // The first sample replaces the local clock, which was only assumed;
-            // a stale one is replaced too.
+            // The first sample replaces the local clock, which was only assumed:
+            // tokens minted on it are due unless it turns out to be right.
+            None if bound.contains(ClockOffset::ZERO) => bound,
+            // A stale bound is replaced too.
             _ => self.restart(bound),
         };
         kept.bound = Some(Anchored::from_sample(combined, sample));
@@ -708,15 +698,25 @@ impl SourceClock {
     }
 }
 
-fn nanos_u64(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl fmt::Debug for SourceClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SourceClock")
             .field("bound", &self.bound())
             .finish()
+    }
+}
+
+/// Whether the first response to one token has been claimed as a sample: each
+/// minted token and each `MemberToken` has one, so sampling counts attempts (one
+/// per token), whether or not the answer carried a `Date`.
+#[derive(Debug, Default)]
+pub(crate) struct FirstResponse(AtomicBool);
+
+impl FirstResponse {
+    /// True once: for the first request that asks.
+    #[inline]
+    pub(crate) fn claim(&self) -> bool {
+        !self.0.load(Ordering::Relaxed) && !self.0.swap(true, Ordering::Relaxed)
     }
 }
 
@@ -930,7 +930,11 @@ mod tests {
         assert_eq!(times.now, at(1010, 0));
         assert_eq!(times.iat, times.now);
         assert!(clock.may_refuse_for_skew());
-        assert!(clock.wants_sample(monotonic));
+        // A sample is asked for, of whichever token is sent next, once.
+        let cached = FirstResponse::default();
+        assert!(cached.claim());
+        assert!(clock.wants_sample(&cached));
+        assert!(!clock.wants_sample(&cached));
         // Then it runs 300 s ahead of the monotonic clock: Source may be where it
         // was (a suspend) or 300 s behind it (a step).
         let times = clock.mint_times(at(1260, 0), base + Duration::from_secs(20));
@@ -982,24 +986,19 @@ mod tests {
         assert_eq!(clock.offset(), ms(-15 * 60_000));
     }
 
-    /// One response per period is claimed, whatever it carries, and the next
-    /// one after `sample_soon`; clones share the claim.
+    /// The first response to each token is claimed, once, whatever it carries,
+    /// and the next one after `sample_soon`, by whichever token asks.
     #[test]
-    fn sampling_claims_one_response_per_period() {
+    fn sampling_claims_each_tokens_first_response() {
         let clock = SourceClock::new();
-        let base = Instant::now();
-        assert!(clock.wants_sample(base));
-        // No sample arrives (a Source that sends no `Date`): still one per period.
-        let within = (1..100).map(|ms| base + Duration::from_millis(ms * 9));
-        assert_eq!(
-            within.filter(|at| clock.clone().wants_sample(*at)).count(),
-            0
-        );
-        assert!(clock.wants_sample(base + SAMPLE_PERIOD));
-        assert!(!clock.wants_sample(base + SAMPLE_PERIOD));
+        let (first, second) = (FirstResponse::default(), FirstResponse::default());
+        assert!(clock.wants_sample(&first));
+        // No sample arrives (a Source that sends no `Date`): still only once.
+        assert!((0..100).all(|_| !clock.clone().wants_sample(&first)));
+        assert!(clock.wants_sample(&second));
         clock.sample_soon();
-        assert!(clock.wants_sample(base + SAMPLE_PERIOD));
-        assert!(!clock.wants_sample(base + SAMPLE_PERIOD + Duration::from_millis(1)));
+        assert!(clock.wants_sample(&first));
+        assert!(!clock.wants_sample(&first) && !clock.wants_sample(&second));
     }
 
     /// A 401 keeps re-sends possible until a sample that is not one.
@@ -1011,11 +1010,12 @@ mod tests {
         assert!(clock.learn(Some(&sample(base, 0, 0, at(1000, 0))), false));
         assert!(!clock.may_refuse_for_skew());
         // A 401 with no `Date`: armed, and the next response is sampled.
-        assert!(clock.wants_sample(base));
-        assert!(!clock.wants_sample(base));
+        let cached = FirstResponse::default();
+        assert!(clock.wants_sample(&cached));
+        assert!(!clock.wants_sample(&cached));
         assert!(!clock.learn(None, true));
         assert!(clock.may_refuse_for_skew());
-        assert!(clock.wants_sample(base));
+        assert!(clock.wants_sample(&cached));
         // A 401 that is a sample stays armed; a good sample disarms.
         assert!(clock.learn(Some(&sample(base, 0, 0, at(1000, 0))), true));
         assert!(clock.may_refuse_for_skew());

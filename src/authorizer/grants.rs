@@ -54,7 +54,7 @@ impl GrantCache {
     ) -> Result<Granted> {
         let now = clocks.read();
         let asking = Asking {
-            latest_exp: grant.latest_exp(now.earliest, now.offset)?,
+            latest_exp: grant.latest_exp(now.earliest(), now.offset)?,
             now,
             clocks,
             policy,
@@ -157,11 +157,7 @@ impl Asking<'_> {
 
     /// What the request sends of `minted`.
     fn sent(&self, minted: &Minted) -> Granted {
-        Granted {
-            authorization: minted.authorization().clone(),
-            token: minted.sent(),
-            at: self.now.monotonic,
-        }
+        minted.granted(minted.authorization().clone(), self.now)
     }
 }
 

@@ -15,11 +15,7 @@ use crate::events;
 #[cfg(doc)]
 use crate::member::TokenSigner;
 use crate::member::{MemberGrant, Signed};
-use crate::skew::{ClockOffset, MintTimes, SourceClock};
-
-/// How far the wall clock may fall behind the monotonic one (NTP slewing, a
-/// coarse read) before a cached token counts it as stepped back.
-const STEP_TOLERANCE: Duration = Duration::from_secs(1);
+use crate::skew::{ClockOffset, FirstResponse, MintTimes, SourceClock};
 
 /// The default refresh margin is a quarter of the token's lifetime, at most this.
 const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
@@ -77,8 +73,8 @@ impl RefreshPolicy {
 /// [`Minted::due`] with these, so each input is added in one place.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Now<'a> {
-    /// The earliest Source's clock can read: what a grant's TTL counts from.
-    pub(super) earliest: SystemTime,
+    /// The local wall clock.
+    pub(super) wall: SystemTime,
     /// The latest Source's clock can read: what freshness is judged on.
     pub(super) latest: SystemTime,
     pub(super) monotonic: Instant,
@@ -90,6 +86,15 @@ pub(super) struct Now<'a> {
     pub(super) clock_epoch: u64,
     /// The tokens Source refused.
     pub(super) refusals: &'a Refusals,
+    /// The estimate, which decides which responses are samples.
+    pub(super) source: &'a SourceClock,
+}
+
+impl Now<'_> {
+    /// The earliest Source's clock can read: what a grant's TTL counts from.
+    pub(super) fn earliest(&self) -> SystemTime {
+        self.offset.apply(self.wall)
+    }
 }
 
 /// Where a [`Now`] is read from.
@@ -131,13 +136,14 @@ impl<'a> Clocks<'a> {
     fn at(&self, local_wall: SystemTime) -> Now<'a> {
         let bound = self.source.bound();
         Now {
-            earliest: bound.earliest().apply(local_wall),
+            wall: local_wall,
             latest: bound.latest().apply(local_wall),
             monotonic: self.local.monotonic(),
             offset: bound.earliest(),
             key_generation: self.key_generation,
             clock_epoch: self.source.epoch(),
             refusals: self.refusals,
+            source: self.source,
         }
     }
 }
@@ -227,12 +233,8 @@ pub(super) struct Minted {
     pub(super) exp: u64,
     /// When the latest Source's clock can read reaches this, refresh.
     refresh_at: SystemTime,
-    /// `iat`, as a time: a token is due while Source's clock may read before it.
-    issued_at: SystemTime,
-    /// Both clocks when it was minted: a wall clock since stepped back (which a
-    /// later suspend could hide from the monotonic deadlines) makes it due.
-    minted_latest: SystemTime,
-    minted_monotonic: Instant,
+    /// Claimed by the first request that sends it: its response is a sample.
+    first_response: FirstResponse,
     refresh_deadline: Instant,
     expiry_deadline: Instant,
 }
@@ -261,9 +263,7 @@ impl Minted {
             iat: token.iat,
             exp: token.exp,
             refresh_at: latest + refresh_after,
-            issued_at: at_unix_seconds(token.iat),
-            minted_latest: latest,
-            minted_monotonic: monotonic,
+            first_response: FirstResponse::default(),
             refresh_deadline: deadline(refresh_after),
             expiry_deadline: deadline(lifetime),
         }
@@ -274,13 +274,28 @@ impl Minted {
         &self.authorization
     }
 
+    /// What a request sending it at `now` gets: its header, which token it is,
+    /// when it was sent, and whether its response is a sample.
+    #[inline]
+    pub(super) fn granted(&self, authorization: HeaderValue, now: Now<'_>) -> Granted {
+        Granted {
+            authorization,
+            token: self.sent(),
+            at: now.monotonic,
+            sample: now.source.wants_sample(&self.first_response),
+        }
+    }
+
     /// What a request that sends it carries along, for its response to be read.
+    #[inline]
     pub(super) fn sent(&self) -> SentToken {
         SentToken {
             layer: self.layer,
             id: self.id,
-            iat: self.iat,
-            exp: self.exp,
+            // Unix seconds fit 32 bits until 2106; a later time saturates, which
+            // can only keep a 401 from being taken for the clock's.
+            iat: u32::try_from(self.iat).unwrap_or(u32::MAX),
+            exp: u32::try_from(self.exp).unwrap_or(u32::MAX),
         }
     }
 
@@ -291,26 +306,9 @@ impl Minted {
     pub(super) fn due(&self, now: Now<'_>) -> bool {
         now.latest >= self.refresh_at
             || now.monotonic >= self.refresh_deadline
-            // Source's clock may now read before `iat` (it was learned to be
-            // further behind than when this token was minted).
-            || now.earliest < self.issued_at
-            || self.wall_stepped_back(now)
             || now.key_generation != self.key_generation
             || now.clock_epoch != self.clock_epoch
             || self.refused(now)
-    }
-
-    /// Whether the wall clock has fallen behind the monotonic one since minting,
-    /// by more than [`STEP_TOLERANCE`]: it was stepped back, and the estimate
-    /// must fold that in (by minting) before a suspend can outrun both clocks.
-    #[inline]
-    fn wall_stepped_back(&self, now: Now<'_>) -> bool {
-        let elapsed = now
-            .monotonic
-            .saturating_duration_since(self.minted_monotonic);
-        self.minted_latest
-            .checked_add(elapsed)
-            .is_some_and(|expected| now.latest + STEP_TOLERANCE < expected)
     }
 
     /// Whether Source answered 401 to this token ([`Refusals::mark`]).
@@ -351,17 +349,19 @@ impl Minted {
 pub(crate) struct SentToken {
     pub(crate) layer: u64,
     pub(crate) id: NonZeroU64,
-    pub(crate) iat: u64,
-    pub(crate) exp: u64,
+    pub(crate) iat: u32,
+    pub(crate) exp: u32,
 }
 
-/// The `Authorization` value a request gets from a cache, which token it is, and
-/// when (monotonic) the cache was asked: the request's send time, for a sample.
+/// The `Authorization` value a request gets from a cache, which token it is,
+/// when (monotonic) the cache was asked (the request's send time, for a
+/// sample), and whether its response is to be read for `Date`.
 #[derive(Debug)]
 pub(crate) struct Granted {
     pub(crate) authorization: HeaderValue,
     pub(crate) token: SentToken,
     pub(crate) at: Instant,
+    pub(crate) sample: bool,
 }
 
 #[cfg(test)]
@@ -427,6 +427,8 @@ mod tests {
     const MINTED_AT: u64 = 1_700_000_000;
     const EXP: u64 = MINTED_AT + 600;
     const ID: NonZeroU64 = NonZeroU64::MIN;
+    static NO_SAMPLES: std::sync::LazyLock<SourceClock> =
+        std::sync::LazyLock::new(SourceClock::new);
 
     fn minted(ids: &MintIds, refusals: &Refusals, monotonic: Instant) -> Minted {
         let token = Signed {
@@ -449,17 +451,18 @@ mod tests {
     fn now(after: u64, minted_monotonic: Instant, refusals: &Refusals) -> Now<'_> {
         let wall = at_unix_seconds(MINTED_AT + after);
         Now {
-            earliest: wall,
+            wall,
             latest: wall,
             monotonic: minted_monotonic + Duration::from_secs(after),
             offset: ClockOffset::ZERO,
             key_generation: 0,
             clock_epoch: 0,
             refusals,
+            source: &NO_SAMPLES,
         }
     }
 
-    /// Each of the seven reasons alone makes a token due.
+    /// Each of the five reasons alone makes a token due.
     #[test]
     fn any_one_clock_a_new_key_or_a_refusal_makes_a_token_due() {
         let (start, ids, refusals) = (Instant::now(), MintIds::new(), Refusals::default());
@@ -474,23 +477,10 @@ mod tests {
         assert!(token.due(wall_alone));
         // Judged on the latest Source's clock can read, not the earliest.
         let earliest_alone = Now {
-            earliest: at_unix_seconds(MINTED_AT + 540),
+            offset: ClockOffset::ahead(Duration::from_secs(480)),
             ..fresh
         };
         assert!(!token.due(earliest_alone));
-        // Source learned to be behind `iat`: due.
-        let before_iat = Now {
-            earliest: at_unix_seconds(MINTED_AT - 1),
-            ..fresh
-        };
-        assert!(token.due(before_iat));
-        // The wall clock fell two seconds behind the monotonic one: stepped back.
-        let stepped_back = Now {
-            latest: at_unix_seconds(MINTED_AT + 58),
-            earliest: at_unix_seconds(MINTED_AT + 58),
-            ..fresh
-        };
-        assert!(token.due(stepped_back));
         let monotonic_alone = Now {
             monotonic: start + Duration::from_secs(540),
             ..fresh

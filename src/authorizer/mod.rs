@@ -91,9 +91,6 @@ enum DefaultAuth {
     },
 }
 
-/// The `Authorization` value a request gets, and `Source-Live-Mode` for a user token.
-type Headers<'a> = (HeaderValue, Option<&'a HeaderValue>);
-
 /// The credential a request asked for in its extensions, overriding the layer's.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Requested<'a> {
@@ -298,20 +295,12 @@ impl Authorizer {
             events::callers_authorization_kept();
             return Ok(Watch::Nothing);
         }
-        let (credential, watch) = self
-            .credential_for(requested)
-            .inspect_err(events::refused)?;
-        if let Some((authorization, live_mode)) = credential {
-            headers.insert(AUTHORIZATION, authorization);
-            if let Some(live_mode) = live_mode {
-                headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
-            }
-        }
-        Ok(watch)
+        self.credential_for(requested, headers)
+            .inspect_err(events::refused)
     }
 
     /// What to read of the response to a request for Source that carries the
-    /// minted token `granted`: a 401, and `Date` when a sample is due. A request
+    /// minted token `granted`: a 401, and `Date` when it is a sample. A request
     /// sent with a fixed credential (an API key, a user token) pays nothing for
     /// the estimate.
     #[inline]
@@ -319,20 +308,20 @@ impl Authorizer {
         Watch::Minted {
             token: granted.token,
             at: granted.at,
-            sample: self.source_clock.wants_sample(granted.at),
+            sample: granted.sample,
         }
     }
 
     /// What to read of the response to a request that carries a ready-made
     /// token: `Date`, into the estimate `clock` it was signed on, on a 401 or
     /// when a sample is due.
-    fn watch_token(&self, clock: &SourceClock) -> Watch {
-        let at = self.clock.monotonic();
+    fn watch_token(&self, token: &MemberToken) -> Watch {
+        let clock = token.source_clock();
         Watch::Token {
             layer: self.mint_ids.layer,
-            sample: clock.wants_sample(at),
+            sample: clock.wants_sample(token.first_response()),
             clock: clock.clone(),
-            at,
+            at: self.clock.monotonic(),
         }
     }
 
@@ -379,30 +368,15 @@ impl Authorizer {
         )
     }
 
-    /// The `Authorization` value for a request and `Source-Live-Mode` for a user
-    /// token (none for a probe), and what to read of its response.
+    /// Sets `Authorization` for a request (and `Source-Live-Mode` for a user
+    /// token; nothing for a probe), and says what to read of its response.
     #[inline]
     fn credential_for(
         &self,
         requested: Option<Requested<'_>>,
-    ) -> Result<(Option<Headers<'_>>, Watch)> {
+        headers: &mut HeaderMap,
+    ) -> Result<Watch> {
         let (authorization, watch) = match (requested, &self.default) {
-            (Some(Requested::Token(token)), _) | (None, DefaultAuth::Token(token)) => (
-                self.unexpired(token)?,
-                self.watch_token(token.source_clock()),
-            ),
-            (Some(Requested::Grant(grant)), _) => {
-                let granted = self.grant_authorization(grant)?;
-                let watch = self.watch_minted(&granted);
-                (granted.authorization, watch)
-            }
-            (Some(Requested::Probe), _) => {
-                let probe = Watch::Probe {
-                    layer: self.mint_ids.layer,
-                    at: self.clock.monotonic(),
-                };
-                return Ok((None, probe));
-            }
             (
                 None,
                 DefaultAuth::Static {
@@ -410,10 +384,11 @@ impl Authorizer {
                     live_mode,
                 },
             ) => {
-                return Ok((
-                    Some((authorization.clone(), live_mode.as_ref())),
-                    Watch::Nothing,
-                ));
+                headers.insert(AUTHORIZATION, authorization.clone());
+                if let Some(live_mode) = live_mode {
+                    headers.insert(SOURCE_LIVE_MODE, live_mode.clone());
+                }
+                return Ok(Watch::Nothing);
             }
             (None, DefaultAuth::Rotating { keys, basic }) => {
                 let current = keys.current();
@@ -422,12 +397,26 @@ impl Authorizer {
                 } else {
                     &current.bearer
                 };
-                return Ok((Some((authorization.clone(), None)), Watch::Nothing));
+                (authorization.clone(), Watch::Nothing)
+            }
+            (Some(Requested::Token(token)), _) | (None, DefaultAuth::Token(token)) => {
+                (self.unexpired(token)?, self.watch_token(token))
+            }
+            (Some(Requested::Grant(grant)), _) => {
+                let granted = self.grant_authorization(grant)?;
+                let watch = self.watch_minted(&granted);
+                (granted.authorization, watch)
             }
             (None, DefaultAuth::Grant { grant, slot }) => {
                 let granted = self.mint(slot, grant)?;
                 let watch = self.watch_minted(&granted);
                 (granted.authorization, watch)
+            }
+            (Some(Requested::Probe), _) => {
+                return Ok(Watch::Probe {
+                    layer: self.mint_ids.layer,
+                    at: self.clock.monotonic(),
+                });
             }
             (None, DefaultAuth::None) => {
                 return Err(Error::new(
@@ -436,7 +425,8 @@ impl Authorizer {
                 ));
             }
         };
-        Ok((Some((authorization, None)), watch))
+        headers.insert(AUTHORIZATION, authorization);
+        Ok(watch)
     }
 
     fn signer(&self) -> Result<&TokenSigner> {

@@ -10,8 +10,9 @@ use crate::error::Result;
 use crate::events;
 use crate::member::{MemberGrant, Signed};
 
-use super::minted::{Clocks, Granted, Minted, Now, RefreshPolicy, SentToken};
+use super::minted::{Clocks, Granted, Minted, Now, RefreshPolicy};
 use crate::skew::MintTimes;
+use std::num::NonZeroU64;
 
 thread_local! {
     /// This thread's own copy of the layer's own token, which every request of a
@@ -19,29 +20,25 @@ thread_local! {
     /// count, which threads sending at once would fight over; a copy per thread keeps
     /// that hot path free of shared writes. The per-request cache does not use it:
     /// requests alternating between members would re-copy the header every time.
-    static THREAD_COPY: RefCell<Option<(SentToken, HeaderValue)>> = const { RefCell::new(None) };
+    static THREAD_COPY: RefCell<Option<((u64, NonZeroU64), HeaderValue)>> = const { RefCell::new(None) };
 }
 
 /// This thread's copy of `minted`'s header, made once per token and sharing no
 /// reference count with any other thread's, as a request sent at `now` gets it.
 /// Keyed by layer and id, so that one layer's token is never sent for another's.
 fn thread_copy(minted: &Minted, now: Now<'_>) -> Granted {
-    let token = minted.sent();
+    let key = (minted.sent().layer, minted.id);
     let authorization = THREAD_COPY.with_borrow_mut(|copy| match copy {
-        Some((copied, value)) if *copied == token => value.clone(),
+        Some((copied, value)) if *copied == key => value.clone(),
         _ => {
             let mut value = HeaderValue::from_bytes(minted.authorization().as_bytes())
                 .expect("a header value's bytes make a valid header value");
             value.set_sensitive(true);
-            *copy = Some((token, value.clone()));
+            *copy = Some((key, value.clone()));
             value
         }
     });
-    Granted {
-        authorization,
-        token,
-        at: now.monotonic,
-    }
+    minted.granted(authorization, now)
 }
 
 /// The token last minted for a layer's own grant, which every request it sends
@@ -84,7 +81,7 @@ impl TokenSlot {
         let _minting = self.minting.lock().unwrap_or_else(PoisonError::into_inner);
         // Another request may have minted while this one waited for the lock.
         let (now, times) = clocks.read_to_mint();
-        let latest_exp = grant.latest_exp(now.earliest, now.offset)?;
+        let latest_exp = grant.latest_exp(now.earliest(), now.offset)?;
         let current = self.current.load_full();
         if let Some(minted) = &current {
             if minted.fresh_for(latest_exp, now) {
@@ -98,11 +95,7 @@ impl TokenSlot {
         match sign(grant, times, current.is_some()) {
             Ok(token) => {
                 let minted = Minted::new(token, clocks.mint_ids, now, policy);
-                let granted = Granted {
-                    authorization: minted.authorization().clone(),
-                    token: minted.sent(),
-                    at: now.monotonic,
-                };
+                let granted = minted.granted(minted.authorization().clone(), now);
                 self.current.store(Some(Arc::new(minted)));
                 Ok(granted)
             }

@@ -148,7 +148,9 @@ fn read_from(authorizer: &Authorizer, watch: &Watch, response: &mut impl SourceR
     if let Watch::Minted { token, .. } = watch {
         if refused {
             authorizer.retire(token.id);
-            if date.is_some_and(|date| resend::outside_window(token.iat, token.exp, date)) {
+            if date.is_some_and(|date| {
+                resend::outside_window(token.iat.into(), token.exp.into(), date)
+            }) {
                 response.extensions_mut().insert(resend::SkewRefused);
             }
         }

@@ -6,7 +6,7 @@ use http::HeaderValue;
 
 use super::MemberClaims;
 use crate::clock::at_unix_seconds;
-use crate::skew::SourceClock;
+use crate::skew::{FirstResponse, SourceClock};
 
 /// A signed member or caregiver token, as sent in `Authorization: Bearer …`.
 ///
@@ -36,6 +36,8 @@ struct Inner {
     claims: MemberClaims,
     /// The estimate it was signed on, which the layer that sends it learns into.
     source_clock: SourceClock,
+    /// Claimed by the first request that sends it: its response is a sample.
+    first_response: FirstResponse,
 }
 
 impl MemberToken {
@@ -51,6 +53,7 @@ impl MemberToken {
                 authorization,
                 claims,
                 source_clock,
+                first_response: FirstResponse::default(),
             }),
         }
     }
@@ -59,6 +62,11 @@ impl MemberToken {
     /// requests that send it teach that estimate.
     pub(crate) fn source_clock(&self) -> &SourceClock {
         &self.inner.source_clock
+    }
+
+    /// Which request's response is the first to it.
+    pub(crate) fn first_response(&self) -> &FirstResponse {
+        &self.inner.first_response
     }
 
     /// The compact JWT.
