@@ -65,7 +65,7 @@ async fn main() -> Result<(), BoxError> {
     source.add_api_key(&key);
     // Source refuses the next request once, as it would a token signed before
     // the layer knew Source's clock, or with a key since revoked.
-    source.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token");
+    source.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token")?;
 
     let layer = SourceAuthLayer::per_request(TokenSigner::new(key)).base_url(source.base_url())?;
     let url = format!("{}/v1/members/mem_patient1", layer.origin());

@@ -83,6 +83,9 @@ pub enum ErrorKind {
     /// A path given to `MockSource` does not start with `/`, or carries a query
     /// string or a fragment, so it could never match a request's path.
     InvalidPath,
+    /// A status given to `MockSource` that Source could not answer with a body:
+    /// only 200 to 599 are accepted, except 204 and 304.
+    InvalidStatus,
 }
 
 impl ErrorKind {
@@ -117,6 +120,7 @@ impl ErrorKind {
             Self::NoVerificationKeys => "no_verification_keys",
             Self::InvalidSubjectParam => "invalid_subject_param",
             Self::InvalidPath => "invalid_path",
+            Self::InvalidStatus => "invalid_status",
         }
     }
 }
@@ -208,6 +212,7 @@ mod tests {
             ErrorKind::NoVerificationKeys,
             ErrorKind::InvalidSubjectParam,
             ErrorKind::InvalidPath,
+            ErrorKind::InvalidStatus,
         ] {
             assert_eq!(kind.as_label(), snake_case(&format!("{kind:?}")));
         }

@@ -157,7 +157,8 @@ async fn a_one_time_401_retires_the_token_sent_and_only_a_minted_one() {
         let before = mock.requests().len();
         let send = |grant| send(via_middleware, &layer, url.clone(), grant);
         assert_eq!(send(grant.clone()).await, StatusCode::OK);
-        mock.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token");
+        mock.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token")
+            .unwrap();
         assert_eq!(send(grant.clone()).await, StatusCode::UNAUTHORIZED);
         // A second later, so that a new token differs from the old one.
         clock.advance(Duration::from_secs(1));
@@ -177,7 +178,8 @@ async fn a_one_time_401_retires_the_token_sent_and_only_a_minted_one() {
         .sign(&grant)
         .unwrap();
     let before = mock.requests().len();
-    mock.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token");
+    mock.fail_next(1, StatusCode::UNAUTHORIZED, "invalid_token")
+        .unwrap();
     for expected in [StatusCode::UNAUTHORIZED, StatusCode::OK] {
         let client = ServiceBuilder::new()
             .layer(layer.clone())

@@ -155,7 +155,7 @@
 //! assert_eq!(response.headers()[header::DATE], "Tue, 14 Nov 2023 22:23:20 GMT");
 //!
 //! // Source down for two requests, whatever they carry, then back.
-//! source.fail_next(2, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+//! source.fail_next(2, StatusCode::SERVICE_UNAVAILABLE, "unavailable")?;
 //! for expected in [503, 503, 200] {
 //!     assert_eq!(client.request(get()?).await?.status(), expected);
 //! }
@@ -176,6 +176,8 @@
 #[cfg(feature = "application")]
 mod application;
 mod canned;
+mod control;
+mod expect;
 mod failure;
 mod handler;
 mod record;
@@ -186,8 +188,10 @@ mod server;
 pub use crate::authorization::{ParseError, Presented, Scheme};
 pub use crate::clock::ManualClock;
 pub use canned::{Audience, CannedResponse};
+pub use expect::{Closeness, MAX_CLOSEST, NearMiss, Times, UnmetExpectation, VerifyError};
 pub use record::{
-    MAX_RECORDED_BODY, Outcome, Principal, PrincipalKind, RecordedRequest, TokenFingerprint,
+    MAX_RECORDED_BODY, MAX_RECORDED_REQUESTS, Outcome, Principal, PrincipalKind, RecordedRequest,
+    TokenFingerprint,
 };
 pub use registry::{Relationship, RelationshipStatus};
 pub use server::MockSource;
