@@ -91,7 +91,8 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The kind as a metric label: stable, snake_case, and the same for every
     /// error of the kind, so a label never carries a message, an id or a token.
-    #[cfg(feature = "metrics")]
+    /// MockSource's control API answers with it as the error `code`.
+    #[cfg(any(feature = "metrics", feature = "test-util"))]
     pub(crate) fn as_label(self) -> &'static str {
         match self {
             Self::InvalidApiKey => "invalid_api_key",
