@@ -93,6 +93,10 @@ pub(crate) fn run(args: &MockArgs) -> Result<ExitCode, Failure> {
             .await
             .map_err(|err| Failure::new(format!("cannot listen on 127.0.0.1:{}: {err}", args.port)))?
             .with_control_api();
+        for loaded in &responses {
+            mock.respond(loaded.method.clone(), &loaded.path, loaded.response.clone())
+                .map_err(|err| Failure::usage(format!("{}: {err}", loaded.file.display())))?;
+        }
         match &api_key {
             Some(key) => mock.add_api_key(key),
             None => eprintln!(
@@ -107,15 +111,15 @@ pub(crate) fn run(args: &MockArgs) -> Result<ExitCode, Failure> {
             mock.set_relationship(relationship, RelationshipStatus::Active)
                 .map_err(|err| Failure::usage(format!("--relationship: {err}")))?;
         }
-        for loaded in responses {
-            eprintln!("source-auth: route {}", route_line(&loaded));
-            mock.respond(loaded.method, &loaded.path, loaded.response)
-                .map_err(|err| Failure::usage(format!("{}: {err}", loaded.file.display())))?;
+        // Only once all are accepted: what the mock serves, for the reader to check.
+        for loaded in &responses {
+            eprintln!("source-auth: route {}", route_line(loaded));
         }
         mock.on_request(|request| eprintln!("{}", log_line(request)));
+        let stop = stop_signal()?;
         // The first line of standard output, for scripts to read.
         println!("{}", mock.base_url());
-        stopped().await?;
+        stop.await;
         eprintln!("source-auth: stopping MockSource");
         for (method, path) in mock.unused_responses() {
             eprintln!("source-auth: never served: {method} {path}");
@@ -128,20 +132,30 @@ pub(crate) fn run(args: &MockArgs) -> Result<ExitCode, Failure> {
     })
 }
 
-/// Waits for Ctrl-C or, on Unix, SIGTERM (what `kill` and test runners send).
-async fn stopped() -> Result<(), Failure> {
+/// Ctrl-C or, on Unix, SIGTERM (what `kill` and test runners send), listened
+/// for from this call on: a signal sent as soon as the URL is printed is not missed.
+fn stop_signal() -> Result<impl Future<Output = ()>, Failure> {
     let cannot = |err| Failure::new(format!("cannot wait for Ctrl-C: {err}"));
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(cannot)?;
         let mut terminate = signal(SignalKind::terminate()).map_err(cannot)?;
-        tokio::select! {
-            interrupted = tokio::signal::ctrl_c() => interrupted.map_err(cannot),
-            _ = terminate.recv() => Ok(()),
-        }
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.map_err(cannot)
+    {
+        let _ = cannot;
+        Ok(async {
+            // Without a handler, Ctrl-C ends the process anyway.
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 /// `METHOD /path STATUS audience [expect]`, as loaded from `--responses`.
