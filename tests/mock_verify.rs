@@ -67,6 +67,16 @@ async fn raw(mock: &MockSource, request: &str) -> String {
     response
 }
 
+/// Registers an empty `GET path` expected `times` times.
+fn expect_get(mock: &MockSource, path: &str, times: impl Into<Times>) {
+    mock.respond(
+        Method::GET,
+        path,
+        CannedResponse::json(json!({})).expect(times),
+    )
+    .unwrap();
+}
+
 fn token(grant: &MemberGrant) -> String {
     TokenSigner::new(api_key())
         .sign(grant)
@@ -182,19 +192,9 @@ async fn exact_counts_and_ranges_are_met_or_not_and_a_refused_request_is_not_ser
 #[tokio::test]
 async fn replacing_a_response_replaces_its_expectation_and_restarts_its_count() {
     let mock = mock().await;
-    mock.respond(
-        Method::GET,
-        "/v1/a",
-        CannedResponse::json(json!({})).expect(1),
-    )
-    .unwrap();
+    expect_get(&mock, "/v1/a", 1);
     call(&mock, Method::GET, "/v1/a").await;
-    mock.respond(
-        Method::GET,
-        "/v1/a",
-        CannedResponse::json(json!({})).expect(2),
-    )
-    .unwrap();
+    expect_get(&mock, "/v1/a", 2);
     let err = mock.verify().unwrap_err();
     assert_eq!(
         (err.unmet()[0].expected, err.unmet()[0].served),
@@ -210,12 +210,7 @@ async fn replacing_a_response_replaces_its_expectation_and_restarts_its_count() 
 async fn dropping_a_mock_with_unmet_expectations_panics_unless_verified() {
     let unmet = || async {
         let mock = mock().await;
-        mock.respond(
-            Method::GET,
-            "/v1/a",
-            CannedResponse::json(json!({})).expect(1),
-        )
-        .unwrap();
+        expect_get(&mock, "/v1/a", 1);
         mock
     };
     let unverified = unmet().await;
@@ -401,12 +396,7 @@ async fn a_raw_path_with_dot_segments_gets_404_not_the_principal() {
 #[tokio::test]
 async fn the_record_keeps_the_newest_requests_and_closest_survives_the_cap() {
     let mock = mock().await;
-    mock.respond(
-        Method::GET,
-        "/v1/member/mem_a",
-        CannedResponse::json(json!({})).expect(1),
-    )
-    .unwrap();
+    expect_get(&mock, "/v1/member/mem_a", 1);
     // The near miss first, then enough to push it out of the record.
     call(&mock, Method::GET, "/v1/members/mem_a").await;
     let client = client();

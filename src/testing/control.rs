@@ -32,7 +32,20 @@ pub(crate) const PREFIX: &str = "/__mock/";
 const DEFAULT_APPLICATION: &str = "app_mock";
 
 /// A control request's answer, or the error it gets.
-type Answer = Result<Response, Response>;
+type Answer = Result<Response, Refusal>;
+
+/// A control request refused: the status, and the error body's `code` and `message`.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn into_response(self) -> Response {
+        control_error(self.status, self.code, &self.message)
+    }
+}
 
 /// Answers a request for `PREFIX…`.
 pub(crate) fn answer(
@@ -50,10 +63,11 @@ pub(crate) fn answer(
             StatusCode::FORBIDDEN,
             "host_not_loopback",
             "the control API answers only requests whose Host is localhost or a loopback address",
-        );
+        )
+        .into_response();
     }
     let route = &path[PREFIX.len()..];
-    route_request(shared, method, route, query, body).unwrap_or_else(|refusal| refusal)
+    route_request(shared, method, route, query, body).unwrap_or_else(Refusal::into_response)
 }
 
 fn route_request(
@@ -285,7 +299,7 @@ fn application_jwk(shared: &Shared, query: Option<&str>) -> Answer {
 }
 
 /// `code` as a status MockSource may answer with, or a 400.
-fn status(code: u16) -> Result<StatusCode, Response> {
+fn status(code: u16) -> Result<StatusCode, Refusal> {
     StatusCode::from_u16(code)
         .map_err(|_| ())
         .and_then(|status| super::canned::check_status(status).map_err(|_| ()))
@@ -299,7 +313,7 @@ fn status(code: u16) -> Result<StatusCode, Response> {
 }
 
 /// The body as `T`, or a 400.
-fn read<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn read<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
     serde_json::from_slice(body).map_err(|err| {
         refuse(
             StatusCode::BAD_REQUEST,
@@ -350,7 +364,7 @@ fn ok(body: Value) -> Response {
     Json(body).into_response()
 }
 
-fn not_found() -> Response {
+fn not_found() -> Refusal {
     refuse(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -359,7 +373,7 @@ fn not_found() -> Response {
 }
 
 /// The library's refusal of what a control request asked for, as a 400.
-fn refused(err: Error) -> Response {
+fn refused(err: Error) -> Refusal {
     // The crate's messages never carry a secret.
     refuse(
         StatusCode::BAD_REQUEST,
@@ -368,8 +382,12 @@ fn refused(err: Error) -> Response {
     )
 }
 
-fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    control_error(status, code, &message.into())
+fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        code,
+        message: message.into(),
+    }
 }
 
 #[cfg(test)]
@@ -426,6 +444,9 @@ mod tests {
             "{err}"
         );
         let refusal = read::<ClockRequest>(b"[]").err().unwrap();
-        assert_eq!(refusal.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            (refusal.status, refusal.code),
+            (StatusCode::BAD_REQUEST, "invalid_json")
+        );
     }
 }

@@ -249,7 +249,7 @@ fn settle(result: Result<Reply, Rejection>, path: &str, request_id: &str) -> (Ou
             let outcome = Outcome::Rejected {
                 status: rejection.status,
                 code: rejection.code,
-                principal: rejection.principal.take(),
+                principal: rejection.principal.take().map(|principal| *principal),
             };
             (outcome, rejection.into_response(request_id))
         }

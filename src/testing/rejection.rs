@@ -19,8 +19,9 @@ pub(crate) struct Rejection {
     kind: &'static str,
     pub(crate) code: &'static str,
     message: Cow<'static, str>,
-    /// Who sent it, when the credential passed and something else was refused.
-    pub(crate) principal: Option<Principal>,
+    /// Who sent it, when the credential passed and something else was refused;
+    /// boxed to keep every `Result` with a `Rejection` small.
+    pub(crate) principal: Option<Box<Principal>>,
 }
 
 impl Rejection {
@@ -49,7 +50,7 @@ impl Rejection {
             kind: "authorization_error",
             code,
             message: message.into(),
-            principal: Some(principal),
+            principal: Some(Box::new(principal)),
         }
     }
 

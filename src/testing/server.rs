@@ -33,7 +33,8 @@ use super::registry::{Registry, Relationship, RelationshipStatus};
 /// path, or, for any other `GET /v1/…`, with 200 and the
 /// [`Principal`](super::Principal) as JSON; failures get Source's error body. Register credentials at any time, even
 /// while requests are in flight. Dropping it stops the server and closes its
-/// connections. `Debug` shows key ids but no secret.
+/// connections; then, unless [`verify`](Self::verify) was called, an unmet
+/// [expectation](CannedResponse::expect) makes it panic. `Debug` shows key ids but no secret.
 ///
 /// ```
 /// use source_auth::ApiKey;
