@@ -93,16 +93,6 @@ pub(crate) fn run(args: &MockArgs) -> Result<ExitCode, Failure> {
             .await
             .map_err(|err| Failure::new(format!("cannot listen on 127.0.0.1:{}: {err}", args.port)))?
             .with_control_api();
-        for loaded in &responses {
-            mock.respond(loaded.method.clone(), &loaded.path, loaded.response.clone())
-                .map_err(|err| Failure::usage(format!("{}: {err}", loaded.file.display())))?;
-        }
-        match &api_key {
-            Some(key) => mock.add_api_key(key),
-            None => eprintln!(
-                "source-auth: no SOURCE_API_KEY_ID and SOURCE_API_KEY_SECRET: MockSource knows no API key"
-            ),
-        }
         for relationship in &args.relationships {
             let relationship = Relationship {
                 member: &relationship.member,
@@ -111,12 +101,26 @@ pub(crate) fn run(args: &MockArgs) -> Result<ExitCode, Failure> {
             mock.set_relationship(relationship, RelationshipStatus::Active)
                 .map_err(|err| Failure::usage(format!("--relationship: {err}")))?;
         }
+        let stop = stop_signal()?;
+        for loaded in &responses {
+            if let Err(err) = mock.respond(loaded.method.clone(), &loaded.path, loaded.response.clone()) {
+                // Nothing was served, so nothing to report: verified here so
+                // that dropping the mock does not panic over expectations.
+                let _ = mock.verify();
+                return Err(Failure::usage(format!("{}: {err}", loaded.file.display())));
+            }
+        }
+        match &api_key {
+            Some(key) => mock.add_api_key(key),
+            None => eprintln!(
+                "source-auth: no SOURCE_API_KEY_ID and SOURCE_API_KEY_SECRET: MockSource knows no API key"
+            ),
+        }
         // Only once all are accepted: what the mock serves, for the reader to check.
         for loaded in &responses {
             eprintln!("source-auth: route {}", route_line(loaded));
         }
         mock.on_request(|request| eprintln!("{}", log_line(request)));
-        let stop = stop_signal()?;
         // The first line of standard output, for scripts to read.
         println!("{}", mock.base_url());
         stop.await;

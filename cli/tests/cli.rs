@@ -1083,6 +1083,12 @@ fn mock_refuses_dot_segments_and_collisions_naming_both_files() {
 fn mock_refuses_statuses_without_a_body_naming_the_file() {
     let dir = responses_dir();
     let settings = dir.join("POST/v1/appointments.meta.json");
+    // An expectation registered before the refusal is not reported as unmet.
+    std::fs::write(
+        dir.join(format!("GET/v1/members/{PATIENT}.meta.json")),
+        json!({"expect": 1}).to_string(),
+    )
+    .expect("write");
     for status in [100, 101, 199, 204, 304, 600] {
         std::fs::write(&settings, json!({ "status": status }).to_string()).expect("write");
         assert_refused(&dir, "appointments.json: MockSource answers with a body");
