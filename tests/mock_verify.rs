@@ -146,6 +146,9 @@ async fn a_mistyped_canned_path_fails_verify_and_names_the_requests_that_came_cl
 
 #[tokio::test]
 async fn exact_counts_and_ranges_are_met_or_not_and_a_refused_request_is_not_served() {
+    let ranged = CannedResponse::json(json!({})).expect(1..=3);
+    assert_eq!(ranged.expected(), Some(Times::from(1..=3)));
+    assert_eq!(CannedResponse::json(json!({})).expected(), None);
     let mock = mock().await;
     let respond = |path: &str, response: CannedResponse| {
         mock.respond(Method::GET, path, response).unwrap();

@@ -366,6 +366,8 @@ mod tests {
             [false, true, true, false]
         );
         assert!(!Times::from(2..).contains(1) && Times::from(2..).contains(u64::MAX));
+        // A one-count range is that count, not empty.
+        assert_eq!(Times::from(2..=2), Times::exactly(2));
         #[allow(clippy::reversed_empty_ranges)] // empty on purpose
         for empty in [Times::from(3..3), Times::from(3..=2)] {
             assert!((0..10).all(|n| !empty.contains(n)), "{empty:?}");
@@ -379,6 +381,7 @@ mod tests {
         assert_eq!(read(r#"{"min":1,"max":3}"#).unwrap(), Times::from(1..=3));
         assert_eq!(read(r#"{"max":3}"#).unwrap(), Times::from(0..=3));
         assert!(read(r#"{"min":3,"max":2}"#).is_err());
+        assert_eq!(read(r#"{"min":2,"max":2}"#).unwrap(), Times::exactly(2));
         assert!(read(r#"{"min":1,"most":2}"#).is_err());
         assert!(read("-1").is_err());
         assert_eq!(
