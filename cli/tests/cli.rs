@@ -721,6 +721,17 @@ fn mock_control_api_drives_every_endpoint_without_a_credential() {
         json!({"id": KEY_ID, "secret": SECRET}),
     );
     assert_eq!((status, body), (200, json!({"id": KEY_ID, "mode": "test"})));
+    let live = "sk_live_4eC39HqLyjWDarjtT1zdp7dcLIVE0000";
+    let (status, body) = control(
+        &mock,
+        "POST",
+        "/__mock/keys",
+        json!({"id": "key_live1", "secret": live}),
+    );
+    assert_eq!(
+        (status, body),
+        (200, json!({"id": "key_live1", "mode": "live"}))
+    );
     let (status, body) = mock.send("GET", "/v1/members", &bearer(SECRET), "");
     assert_eq!((status, &body["kind"]), (200, &json!("api_key")));
 
@@ -786,13 +797,16 @@ fn mock_control_api_drives_every_endpoint_without_a_credential() {
     assert_eq!(status, 200);
     let (status, body) = mock.send("GET", "/v1/members", &bearer(&member), "");
     assert_eq!((status, &body["code"]), (401, &json!("token_expired")));
-    let (status, _) = control(
+    let (status, body) = control(
         &mock,
         "PUT",
         "/__mock/clock",
         json!({"offset_seconds": -10}),
     );
     assert_eq!(status, 200);
+    // Behind, not ahead.
+    let mock_now = body["now"].as_u64().expect("now");
+    assert!((now() - 12..=now() - 9).contains(&mock_now), "{body}");
     let (status, _) = mock.send("GET", "/v1/members", &bearer(&member), "");
     assert_eq!(status, 200);
 

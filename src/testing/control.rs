@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::clock::unix_seconds;
 use crate::credential::{ApiKey, KeyMode};
 use crate::error::Error;
 use crate::skew::ClockOffset;
@@ -121,7 +122,8 @@ fn route_request(
     }
 }
 
-/// `{"offset_seconds": N}`: the mock's clock N seconds ahead (or behind, if negative).
+/// `{"offset_seconds": N}`: the mock's clock N seconds ahead (or behind, if
+/// negative). Answered with the offset and `now`, the mock's time in Unix seconds.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClockRequest {
@@ -135,8 +137,13 @@ fn set_clock(shared: &Shared, request: ClockRequest) -> Answer {
     } else {
         ClockOffset::ahead(by)
     };
-    shared.registry_mut().set_clock_offset(offset);
-    Ok(ok(json!({"offset_seconds": request.offset_seconds})))
+    let mut registry = shared.registry_mut();
+    registry.set_clock_offset(offset);
+    // The mock's time now, so a test can see which way it moved.
+    let now = unix_seconds(registry.now());
+    Ok(ok(
+        json!({"offset_seconds": request.offset_seconds, "now": now}),
+    ))
 }
 
 /// `{"count": N, "status": S, "code": "…"}`.

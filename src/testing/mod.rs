@@ -62,7 +62,7 @@
 //! |---|---|
 //! | `GET /__mock/requests` | `{"requests": [...], "dropped": N}`: [`RecordedRequest`]s as JSON, never a credential |
 //! | `DELETE /__mock/requests` | clears the record |
-//! | `PUT /__mock/clock` `{"offset_seconds": N}` | [`MockSource::set_clock_offset`], negative for behind |
+//! | `PUT /__mock/clock` `{"offset_seconds": N}` | [`MockSource::set_clock_offset`], negative for behind; answers `now`, the mock's time in Unix seconds |
 //! | `POST /__mock/fail` `{"count": N, "status": S, "code": "…"}` | [`MockSource::fail_next`] |
 //! | `POST /__mock/keys` `{"id": "key_…", "secret": "sk_test_…"}` | [`MockSource::add_api_key`]; answers the id and mode, never the secret |
 //! | `DELETE /__mock/keys/{id}` | [`MockSource::revoke_api_key`]; 404 for an unknown id |
