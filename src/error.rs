@@ -93,12 +93,16 @@ pub enum ErrorKind {
     /// (or an `Age`), came from another origin, or took longer than
     /// `skew::MAX_SAMPLE_ROUND_TRIP`.
     ClockNotLearned,
+    /// A status given to `MockSource` that Source could not answer with a body:
+    /// only 200 to 599 are accepted, except 204 and 304.
+    InvalidStatus,
 }
 
 impl ErrorKind {
     /// The kind as a metric label: stable, snake_case, and the same for every
     /// error of the kind, so a label never carries a message, an id or a token.
-    #[cfg(feature = "metrics")]
+    /// MockSource's control API answers with it as the error `code`.
+    #[cfg(any(feature = "metrics", feature = "test-util"))]
     pub(crate) fn as_label(self) -> &'static str {
         match self {
             Self::InvalidApiKey => "invalid_api_key",
@@ -130,6 +134,7 @@ impl ErrorKind {
             Self::ModeMismatch => "mode_mismatch",
             Self::SignerNotRotating => "signer_not_rotating",
             Self::ClockNotLearned => "clock_not_learned",
+            Self::InvalidStatus => "invalid_status",
         }
     }
 }
@@ -224,6 +229,7 @@ mod tests {
             ErrorKind::ModeMismatch,
             ErrorKind::SignerNotRotating,
             ErrorKind::ClockNotLearned,
+            ErrorKind::InvalidStatus,
         ] {
             assert_eq!(kind.as_label(), snake_case(&format!("{kind:?}")));
         }

@@ -115,9 +115,10 @@ async fn the_member_route_calls_source_as_the_member() {
     let member = requests[0].principal().expect("authenticated");
     assert_eq!(member.kind, PrincipalKind::Member);
     assert_eq!(member.member.as_deref(), Some(PATIENT));
+    // Refused with 403, and recorded as who it was: the app's API key.
     assert_eq!(
         requests[1].principal().map(|principal| principal.kind),
-        None,
+        Some(PrincipalKind::ApiKey),
         "refused"
     );
 }

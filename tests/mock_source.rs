@@ -983,7 +983,8 @@ async fn requests_are_recorded_with_fingerprints_not_credentials() {
         requests[3].outcome,
         Outcome::Rejected {
             status: StatusCode::UNAUTHORIZED,
-            code: "invalid_api_key"
+            code: "invalid_api_key",
+            principal: None,
         }
     );
     assert_eq!(requests[4].credential, None);
@@ -1077,7 +1078,8 @@ async fn every_kind_of_answer(mock: &MockSource) -> Vec<Answer> {
         )
         .await,
     ];
-    mock.fail_next(1, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    mock.fail_next(1, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        .unwrap();
     answers.push(bearer(mock, jws::SECRET).await);
     answers
 }
@@ -1237,7 +1239,8 @@ async fn a_revoked_key_and_its_tokens_are_refused_until_the_key_is_added_again()
 #[tokio::test]
 async fn fail_next_fails_exactly_that_many_requests_then_answers_normally() {
     let mock = mock_with_credentials(None).await;
-    mock.fail_next(2, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    mock.fail_next(2, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        .unwrap();
     let answers = [
         bearer(&mock, jws::SECRET).await,
         bearer(&mock, jws::SECRET).await,
@@ -1276,7 +1279,8 @@ async fn fail_next_fails_exactly_that_many_requests_then_answers_normally() {
 #[tokio::test]
 async fn an_injected_failure_comes_before_the_credential_check() {
     let mock = mock_with_credentials(None).await;
-    mock.fail_next(1, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    mock.fail_next(1, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        .unwrap();
     let answer = get(&mock, &[]).await;
     assert_rejected(
         &answer,
@@ -1287,7 +1291,8 @@ async fn an_injected_failure_comes_before_the_credential_check() {
     assert_unauthorized(&get(&mock, &[]).await, "missing_authorization");
 
     // An injected 401 reads as Source's: its type, and the schemes to use.
-    mock.fail_next(1, StatusCode::UNAUTHORIZED, "token_revoked");
+    mock.fail_next(1, StatusCode::UNAUTHORIZED, "token_revoked")
+        .unwrap();
     let answer = bearer(&mock, jws::SECRET).await;
     assert_unauthorized(&answer, "token_revoked");
     assert_no_echo(&answer, jws::SECRET);
@@ -1297,8 +1302,10 @@ async fn an_injected_failure_comes_before_the_credential_check() {
 #[tokio::test]
 async fn fail_next_replaces_the_failures_still_owed() {
     let mock = mock_with_credentials(None).await;
-    mock.fail_next(5, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
-    mock.fail_next(1, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    mock.fail_next(5, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        .unwrap();
+    mock.fail_next(1, StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+        .unwrap();
     let answer = bearer(&mock, jws::SECRET).await;
     assert_rejected(
         &answer,
@@ -1308,7 +1315,9 @@ async fn fail_next_replaces_the_failures_still_owed() {
     );
     assert_accepted(&bearer(&mock, jws::SECRET).await, PrincipalKind::ApiKey);
 
-    mock.fail_next(3, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
-    mock.fail_next(0, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    mock.fail_next(3, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        .unwrap();
+    mock.fail_next(0, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        .unwrap();
     assert_accepted(&bearer(&mock, jws::SECRET).await, PrincipalKind::ApiKey);
 }

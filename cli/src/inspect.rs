@@ -57,6 +57,13 @@ pub(crate) fn run(args: &InspectArgs) -> Result<ExitCode, Failure> {
         Some(token) => token.to_owned(),
     };
     let token = bare_token(&text);
+    if token.starts_with("sk_") {
+        // Never echoed: it is the key itself.
+        return Err(Failure::usage(
+            "that is an API secret (sk_…), not a token: `inspect` reads member and application \
+             tokens; keep the secret in SOURCE_API_KEY_SECRET",
+        ));
+    }
     let keys = Keys::load(args)?;
     let report = inspect(token, &keys, SystemTime::now());
     if args.json {

@@ -74,7 +74,10 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<String> = std::env::args_os()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         // --help and --version print to standard output and exit 0.
         Err(err) if !err.use_stderr() => err.exit(),
@@ -88,7 +91,18 @@ fn main() -> ExitCode {
                 .collect();
             let message = paragraph.join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);
-            eprintln!("source-auth: {} (see --help)", redacted(message));
+            let hint = if err.kind() == clap::error::ErrorKind::UnknownArgument
+                && args.iter().any(|arg| is_secret_flag(arg))
+            {
+                "; the API key is read from SOURCE_API_KEY_ID and SOURCE_API_KEY_SECRET in the \
+                 environment, never from a flag"
+            } else {
+                ""
+            };
+            eprintln!(
+                "source-auth: {}{hint} (see --help)",
+                redacted(message, &args)
+            );
             return ExitCode::from(2);
         }
     };
@@ -104,19 +118,60 @@ fn main() -> ExitCode {
     })
 }
 
-/// `message` with every word shaped like an API secret (`sk_…`) or a JWT
-/// (`eyJ….…`) replaced: clap's errors quote the arguments they refuse, and a
-/// secret pasted in the wrong place must not reach a terminal log.
-fn redacted(message: &str) -> String {
+/// `--secret` or `--key`, with or without `=value`: flags people reach for to
+/// pass an API key.
+fn is_secret_flag(arg: &str) -> bool {
+    let flag = arg.split_once('=').map_or(arg, |(flag, _)| flag);
+    matches!(flag, "--secret" | "--key" | "--api-key" | "--api-secret")
+}
+
+/// Whether `word` is shaped like an API secret (`sk_…`) or a JWT (`eyJ….…`).
+fn is_secret_word(word: &str) -> bool {
+    word.starts_with("sk_") || (word.starts_with("eyJ") && word.contains('.'))
+}
+
+/// The words of `text`: runs of `[A-Za-z0-9_.-]`.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !is_word_char(c))
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+/// `message` with every argument that holds a secret or a token replaced as a
+/// whole (clap quotes refused arguments, and a secret may hold `+`, `/` or
+/// `=`), and then every word shaped like one: a secret pasted in the wrong
+/// place must not reach a terminal log.
+fn redacted(message: &str, args: &[String]) -> String {
+    let mut message = message.to_owned();
+    let mut secrets: Vec<&str> = args
+        .iter()
+        .filter(|arg| words(arg).any(is_secret_word))
+        .flat_map(|arg| {
+            // clap quotes the value of `--flag=value` without its flag.
+            let value = arg.split_once('=').map(|(_, value)| value);
+            std::iter::once(arg.as_str()).chain(value)
+        })
+        .filter(|secret| words(secret).any(is_secret_word))
+        .collect();
+    // Longest first, so that a value never leaves the rest of its argument.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    for secret in secrets {
+        message = message.replace(secret, "[redacted]");
+    }
     let mut out = String::with_capacity(message.len());
     let mut word = String::new();
     fn flush(word: &mut String, out: &mut String) {
-        let secret = word.starts_with("sk_") || (word.starts_with("eyJ") && word.contains('.'));
-        out.push_str(if secret { "[redacted]" } else { word });
+        out.push_str(if is_secret_word(word) {
+            "[redacted]"
+        } else {
+            word
+        });
         word.clear();
     }
     for c in message.chars() {
-        if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+        if is_word_char(c) {
             word.push(c);
         } else {
             flush(&mut word, &mut out);
@@ -129,19 +184,68 @@ fn redacted(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redacted;
+    use super::{is_secret_flag, redacted};
 
     #[test]
     fn secrets_and_tokens_in_clap_messages_are_redacted() {
         assert_eq!(
-            redacted("unexpected argument 'sk_test_abc123' found"),
+            redacted("unexpected argument 'sk_test_abc123' found", &[]),
             "unexpected argument '[redacted]' found"
         );
         assert_eq!(
-            redacted("invalid value 'eyJhbGci.eyJzdWIi.sig' for '--ttl <DURATION>'"),
+            redacted(
+                "invalid value 'eyJhbGci.eyJzdWIi.sig' for '--ttl <DURATION>'",
+                &[]
+            ),
             "invalid value '[redacted]' for '--ttl <DURATION>'"
         );
         let plain = "unexpected argument '--secret' found; a-b.c_d eyJnodot";
-        assert_eq!(redacted(plain), plain);
+        assert_eq!(redacted(plain, &[]), plain);
+    }
+
+    #[test]
+    fn an_argument_holding_a_secret_is_redacted_whole_whatever_its_characters() {
+        let secret = "sk_live_AAAA+BBBB/CCCC=DDDD";
+        let args = [
+            "source-auth".to_owned(),
+            "token".to_owned(),
+            secret.to_owned(),
+        ];
+        assert_eq!(
+            redacted(&format!("unexpected argument '{secret}' found"), &args),
+            "unexpected argument '[redacted]' found"
+        );
+        let flag = format!("--ttl={secret}");
+        let args = ["source-auth".to_owned(), flag.clone()];
+        assert_eq!(
+            redacted(
+                &format!("invalid value '{secret}' for '--ttl'; {flag}"),
+                &args
+            ),
+            "invalid value '[redacted]' for '--ttl'; [redacted]"
+        );
+        let token = "x+eyJhbGci.eyJzdWIi.sig/=";
+        let args = [token.to_owned(), "plain".to_owned()];
+        assert_eq!(
+            redacted(&format!("'{token}' and 'plain'"), &args),
+            "'[redacted]' and 'plain'"
+        );
+    }
+
+    #[test]
+    fn secret_flags_are_recognised_with_or_without_a_value() {
+        for flag in [
+            "--secret",
+            "--key",
+            "--secret=sk_x",
+            "--key=x",
+            "--api-key",
+            "--api-secret=y",
+        ] {
+            assert!(is_secret_flag(flag), "{flag}");
+        }
+        for other in ["--ttl", "secret", "--keys", "-k", "--secretive=1"] {
+            assert!(!is_secret_flag(other), "{other}");
+        }
     }
 }

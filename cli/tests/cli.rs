@@ -474,17 +474,20 @@ impl Mock {
 
     /// `METHOD path` with an optional `Authorization`: the status and the JSON body.
     fn call(&self, method: &str, path: &str, authorization: Option<&str>) -> (u16, Value) {
-        let address = self.base_url.strip_prefix("http://").expect("an http URL");
+        let authorization = authorization.map(|value| format!("Authorization: {value}\r\n"));
+        self.send(method, path, authorization.as_deref().unwrap_or(""), "")
+    }
+
+    /// `METHOD path` with `headers` (whole lines) and `body`, sent as is from
+    /// `Host: 127.0.0.1:PORT`: the status and the JSON body.
+    fn send(&self, method: &str, path: &str, headers: &str, body: &str) -> (u16, Value) {
+        let address = self.address();
         let mut stream = TcpStream::connect(address).expect("the mock listens");
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n{body}",
+            body.len()
         );
-        if let Some(authorization) = authorization {
-            request += &format!("Authorization: {authorization}\r\n");
-        }
-        stream
-            .write_all(format!("{request}\r\n").as_bytes())
-            .expect("sent");
+        stream.write_all(request.as_bytes()).expect("sent");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("an answer");
         let status = response[9..12].parse().expect("a status");
@@ -492,19 +495,29 @@ impl Mock {
         (status, serde_json::from_str(body).expect("a JSON body"))
     }
 
+    fn address(&self) -> &str {
+        self.base_url.strip_prefix("http://").expect("an http URL")
+    }
+
     /// Ctrl-C, then what it logged on standard error.
-    fn interrupt(mut self) -> String {
+    fn interrupt(self) -> String {
+        let (status, log) = self.stop("-INT");
+        assert!(status.success(), "{status}: {log}");
+        log
+    }
+
+    /// `kill SIGNAL`: how the mock exited and what it logged on standard error.
+    fn stop(mut self, signal: &str) -> (std::process::ExitStatus, String) {
         let stopped = Process::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(stopped.success());
         let status = self.child.wait().expect("the mock stops");
-        assert!(status.success(), "{status}");
         let mut log = String::new();
         let stderr: &mut ChildStderr = self.child.stderr.as_mut().expect("piped");
         stderr.read_to_string(&mut log).expect("a log");
-        log
+        (status, log)
     }
 }
 
@@ -519,8 +532,11 @@ impl Drop for Mock {
 /// A responses folder: `GET /v1/members/PATIENT` for that member only,
 /// `POST /v1/appointments` with 201 for anyone.
 fn responses_dir() -> PathBuf {
+    // One per call: tests run at once and change theirs.
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "cli-responses-{}-{}",
+        "cli-responses-{}-{}-{made}",
         std::process::id(),
         now()
     ));
@@ -673,4 +689,510 @@ fn mock_refuses_a_responses_folder_it_cannot_serve() {
         .assert()
         .code(2)
         .stderr(one_clean_line().and(predicate::str::contains("without a body")));
+}
+
+// --- mock: issue 22 ------------------------------------------------------
+
+/// A control API call from a loopback `Host`.
+fn control(mock: &Mock, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    mock.send(method, path, "Content-Type: application/json\r\n", &body)
+}
+
+fn bearer(credential: &str) -> String {
+    format!("Authorization: Bearer {credential}\r\n")
+}
+
+#[test]
+fn mock_control_api_drives_every_endpoint_without_a_credential() {
+    // No key in the environment: the control API adds one.
+    let mock = Mock::start(|_| {});
+    let (status, body) = control(&mock, "GET", "/__mock/requests", Value::Null);
+    assert_eq!((status, body), (200, json!({"requests": [], "dropped": 0})));
+
+    let (status, body) = control(
+        &mock,
+        "POST",
+        "/__mock/keys",
+        json!({"id": KEY_ID, "secret": SECRET}),
+    );
+    assert_eq!((status, body), (200, json!({"id": KEY_ID, "mode": "test"})));
+    let live = "sk_live_4eC39HqLyjWDarjtT1zdp7dcLIVE0000";
+    let (status, body) = control(
+        &mock,
+        "POST",
+        "/__mock/keys",
+        json!({"id": "key_live1", "secret": live}),
+    );
+    assert_eq!(
+        (status, body),
+        (200, json!({"id": "key_live1", "mode": "live"}))
+    );
+    let (status, body) = mock.send("GET", "/v1/members", &bearer(SECRET), "");
+    assert_eq!((status, &body["kind"]), (200, &json!("api_key")));
+
+    let (status, _) = control(
+        &mock,
+        "POST",
+        "/__mock/relationships",
+        json!({"member": PATIENT, "caregiver": PARENT}),
+    );
+    assert_eq!(status, 200);
+    let caregiver = member_token(&MemberGrant::member(PATIENT).caregiver(PARENT));
+    let (status, body) = mock.send("GET", "/v1/members", &bearer(&caregiver), "");
+    assert_eq!((status, &body["kind"]), (200, &json!("caregiver")));
+    let (status, body) = control(
+        &mock,
+        "POST",
+        "/__mock/relationships",
+        json!({"member": PATIENT, "caregiver": PATIENT}),
+    );
+    assert_eq!((status, &body["code"]), (400, &json!("actor_is_subject")));
+
+    let record = format!("/v1/members/{PATIENT}");
+    let (status, _) = control(
+        &mock,
+        "POST",
+        "/__mock/responses",
+        json!({"method": "GET", "path": record, "status": 201, "body": {"id": PATIENT},
+               "only_for": [{"member": PATIENT}], "expect": 1}),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = control(
+        &mock,
+        "POST",
+        "/__mock/responses",
+        json!({"method": "DELETE", "path": "/v1/never", "expect": {"min": 1}}),
+    );
+    assert_eq!(status, 200);
+    for refused in [
+        json!({"method": "GET", "path": "/v1/x", "status": 204}),
+        json!({"method": "GET", "path": "v1/x"}),
+        json!({"method": "G ET", "path": "/v1/x"}),
+        json!({"method": "GET", "path": "/v1/x", "expect": {"min": 2, "max": 1}}),
+    ] {
+        let (status, body) = control(&mock, "POST", "/__mock/responses", refused.clone());
+        assert_eq!(status, 400, "{refused}: {body}");
+    }
+    let member = member_token(&MemberGrant::member(PATIENT));
+    let (status, body) = mock.send("GET", &record, &bearer(&member), "");
+    assert_eq!((status, body), (201, json!({"id": PATIENT})));
+    let (status, body) = mock.send("GET", &record, &bearer(SECRET), "");
+    assert_eq!(
+        (status, &body["code"]),
+        (403, &json!("principal_not_allowed"))
+    );
+
+    // Source's clock an hour ahead: a 5-minute token has expired there.
+    let (status, _) = control(
+        &mock,
+        "PUT",
+        "/__mock/clock",
+        json!({"offset_seconds": 3600}),
+    );
+    assert_eq!(status, 200);
+    let (status, body) = mock.send("GET", "/v1/members", &bearer(&member), "");
+    assert_eq!((status, &body["code"]), (401, &json!("token_expired")));
+    let (status, body) = control(
+        &mock,
+        "PUT",
+        "/__mock/clock",
+        json!({"offset_seconds": -10}),
+    );
+    assert_eq!(status, 200);
+    // Behind, not ahead.
+    let mock_now = body["now"].as_u64().expect("now");
+    assert!((now() - 12..=now() - 9).contains(&mock_now), "{body}");
+    let (status, _) = mock.send("GET", "/v1/members", &bearer(&member), "");
+    assert_eq!(status, 200);
+
+    let (status, _) = control(
+        &mock,
+        "POST",
+        "/__mock/fail",
+        json!({"count": 1, "status": 503, "code": "unavailable"}),
+    );
+    assert_eq!(status, 200);
+    // Control requests are not failed, nor counted.
+    let (status, body) = control(&mock, "GET", "/__mock/unused", Value::Null);
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"unused": [{"method": "DELETE", "path": "/v1/never"}]})
+        )
+    );
+    let (status, body) = mock.send("GET", "/v1/members", &bearer(SECRET), "");
+    assert_eq!((status, &body["code"]), (503, &json!("unavailable")));
+    let (status, body) = control(
+        &mock,
+        "POST",
+        "/__mock/fail",
+        json!({"count": 1, "status": 101, "code": "x"}),
+    );
+    assert_eq!((status, &body["code"]), (400, &json!("invalid_status")));
+
+    let (status, body) = control(&mock, "POST", "/__mock/verify", Value::Null);
+    assert_eq!(status, 409);
+    assert_eq!(body["unmet"][0]["path"], "/v1/never");
+    assert_eq!(body["unmet"][0]["expected"], json!({"min": 1, "max": null}));
+    assert_eq!(body["unmet"].as_array().map(Vec::len), Some(1));
+
+    let (status, body) = control(
+        &mock,
+        "POST",
+        "/__mock/application-token",
+        json!({"user": USER}),
+    );
+    assert_eq!((status, &body["application"]), (200, &json!("app_mock")));
+    let token = body["token"].as_str().expect("a token").to_owned();
+    let (status, jwk) = control(&mock, "GET", "/__mock/application-jwk", Value::Null);
+    assert_eq!((status, &jwk["kty"]), (200, &json!("OKP")));
+    let key = source_auth::application::ApplicationKey::from_jwk(&jwk.to_string()).expect("a JWK");
+    let verifier = source_auth::application::ApplicationVerifier::new("app_mock", [key]).unwrap();
+    let verifier = verifier.with_clock(source_auth::testing::ManualClock::new(
+        SystemTime::now() - std::time::Duration::from_secs(10),
+    ));
+    assert_eq!(verifier.verify(&token).expect("verifies").user, USER);
+    let (status, body) = control(
+        &mock,
+        "GET",
+        &format!("/__mock/application-jwk?application={APP}"),
+        Value::Null,
+    );
+    assert_eq!(status, 200);
+    assert_ne!(body["x"], jwk["x"], "each application has its own key");
+
+    let (status, body) = mock.send("DELETE", &format!("/__mock/keys/{KEY_ID}"), "", "");
+    assert_eq!((status, body), (200, json!({"revoked": KEY_ID})));
+    let (status, body) = mock.send("GET", "/v1/members", &bearer(SECRET), "");
+    assert_eq!((status, &body["code"]), (401, &json!("invalid_api_key")));
+    let (status, _) = mock.send("DELETE", &format!("/__mock/keys/{KEY_ID}"), "", "");
+    assert_eq!(status, 404);
+
+    // A page elsewhere, rebinding its name to 127.0.0.1, is refused.
+    let body = r#"{"offset_seconds": 1}"#;
+    let rebound = format!(
+        "PUT /__mock/clock HTTP/1.1\r\nHost: attacker.example:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        &mock.address()[10..],
+        body.len()
+    );
+    let mut stream = TcpStream::connect(mock.address()).unwrap();
+    stream.write_all(rebound.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert!(response.contains("host_not_loopback"), "{response}");
+
+    let (status, recorded) = control(&mock, "GET", "/__mock/requests", Value::Null);
+    assert_eq!(status, 200);
+    let text = recorded.to_string();
+    assert!(
+        !text.contains(SECRET) && !text.contains("eyJ") && !text.contains("__mock"),
+        "{text}"
+    );
+    let requests = recorded["requests"].as_array().expect("a list");
+    let seen: Vec<_> = requests
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_u64().unwrap(),
+                r["outcome"]["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (200, "authenticated"),
+            (200, "authenticated"),
+            (201, "authenticated"),
+            (403, "rejected"),
+            (401, "rejected"),
+            (200, "authenticated"),
+            (503, "injected"),
+            (401, "rejected"),
+        ]
+    );
+    // Refused with 403, and still who it was.
+    assert_eq!(requests[3]["outcome"]["principal"]["kind"], "api_key");
+    assert_eq!(requests[2]["credential"], requests[5]["credential"]);
+
+    let (status, _) = mock.send("DELETE", "/__mock/requests", "", "");
+    assert_eq!(status, 200);
+    let (_, body) = control(&mock, "GET", "/__mock/requests", Value::Null);
+    assert_eq!(body, json!({"requests": [], "dropped": 0}));
+    let (status, body) = control(&mock, "GET", "/__mock/nothing", Value::Null);
+    assert_eq!((status, &body["code"]), (404, &json!("not_found")));
+
+    // SIGTERM with DELETE /v1/never unmet: reported, and a failing exit.
+    let (status, log) = mock.stop("-TERM");
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("DELETE /v1/never: expected at least 1, served 0"),
+        "{log}"
+    );
+    assert!(!log.contains(SECRET) && !log.contains("eyJ"), "{log}");
+}
+
+#[test]
+fn mock_reports_unmet_expectations_when_interrupted_and_exits_1() {
+    let dir = responses_dir();
+    std::fs::write(
+        dir.join("POST/v1/appointments.meta.json"),
+        json!({"status": 201, "expect": 1}).to_string(),
+    )
+    .expect("write");
+    let start = || {
+        Mock::start(|command| {
+            command
+                .env("SOURCE_API_KEY_ID", KEY_ID)
+                .env("SOURCE_API_KEY_SECRET", SECRET)
+                .arg("--responses")
+                .arg(&dir);
+        })
+    };
+    let mock = start();
+    // Close, but not it: a trailing slash.
+    let (status, _) = mock.call(
+        "POST",
+        "/v1/appointments/",
+        Some(&format!("Bearer {SECRET}")),
+    );
+    assert_eq!(status, 404);
+    let (status, log) = mock.stop("-INT");
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("POST /v1/appointments: expected exactly 1, served 0; closest: POST /v1/appointments/ (trailing slash or case differs, 1 sent, last 404);"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("never served: GET /v1/members/{PATIENT}")),
+        "{log}"
+    );
+
+    let mock = start();
+    let (status, _) = mock.call(
+        "POST",
+        "/v1/appointments",
+        Some(&format!("Bearer {SECRET}")),
+    );
+    assert_eq!(status, 201);
+    let (status, log) = mock.stop("-TERM");
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn mock_prints_the_routes_it_loaded_at_start() {
+    let dir = responses_dir();
+    let mock = Mock::start(|command| {
+        command.arg("--responses").arg(&dir);
+    });
+    let log = mock.interrupt();
+    let routes: Vec<_> = log
+        .lines()
+        .filter(|line| line.contains(" route "))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            format!(
+                "source-auth: route GET /v1/members/{PATIENT} 200 [{{\"member\":\"{PATIENT}\"}}]"
+            ),
+            "source-auth: route POST /v1/appointments 201 anyone".to_owned(),
+        ]
+    );
+}
+
+/// `mock --responses dir` exits 2 with one line on standard error holding `needle`.
+fn assert_refused(dir: &Path, needle: &str) {
+    let output = cli()
+        .args(["mock", "--responses"])
+        .arg(dir)
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty(), "it never started");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(needle), "{needle} not in {stderr}");
+}
+
+#[test]
+fn mock_refuses_links_out_of_the_folder_and_loops_naming_the_link() {
+    use std::os::unix::fs::symlink;
+    let dir = responses_dir();
+    let outside = dir.with_extension("outside.json");
+    std::fs::write(&outside, "{}").expect("write");
+    let leak = dir.join("GET/v1/leak.json");
+    symlink(&outside, &leak).expect("link");
+    assert_refused(&dir, &format!("{}: links to", leak.display()));
+    std::fs::remove_file(&leak).expect("remove");
+
+    // Two self-loops: refused at once, not walked for ever.
+    let (a, b) = (dir.join("GET/v1/a"), dir.join("GET/v1/b"));
+    symlink(".", &a).expect("link");
+    symlink(".", &b).expect("link");
+    assert_refused(&dir, &format!("{}: links back to", a.display()));
+    std::fs::remove_file(&a).expect("remove");
+    std::fs::remove_file(&b).expect("remove");
+
+    // A link that stays inside and loops nowhere is followed.
+    symlink(
+        dir.join("POST/v1/appointments.json"),
+        dir.join("GET/v1/copy.json"),
+    )
+    .expect("link");
+    let mock = Mock::start(|command| {
+        command.arg("--responses").arg(&dir);
+    });
+    let log = mock.interrupt();
+    assert!(log.contains("route GET /v1/copy 200 anyone"), "{log}");
+}
+
+#[test]
+fn mock_refuses_dot_segments_and_collisions_naming_both_files() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = responses_dir();
+    let dots = dir.join("GET/v1/members/...json");
+    std::fs::write(&dots, "{}").expect("write");
+    assert_refused(
+        &dir,
+        &format!("{}: a path segment cannot be", dots.display()),
+    );
+    std::fs::remove_file(&dots).expect("remove");
+
+    std::fs::create_dir_all(dir.join("GET/v1/x")).expect("create");
+    let dot = dir.join("GET/v1/x/..json");
+    std::fs::write(&dot, "{}").expect("write");
+    std::fs::write(dir.join("GET/v1/x.json"), "{}").expect("write");
+    assert_refused(
+        &dir,
+        &format!("{}: a path segment cannot be", dot.display()),
+    );
+    std::fs::remove_file(&dot).expect("remove");
+
+    // Two names that are not UTF-8 read as the same path.
+    let first = dir.join(OsStr::from_bytes(b"GET/v1/\xff.json"));
+    let second = dir.join(OsStr::from_bytes(b"GET/v1/\xfe.json"));
+    std::fs::write(&first, "{}").expect("write");
+    std::fs::write(&second, "{}").expect("write");
+    assert_refused(
+        &dir,
+        &format!(
+            "{} and {} both answer GET /v1/\u{fffd}",
+            second.display(),
+            first.display()
+        ),
+    );
+}
+
+#[test]
+fn mock_refuses_statuses_without_a_body_naming_the_file() {
+    let dir = responses_dir();
+    let settings = dir.join("POST/v1/appointments.meta.json");
+    // An expectation registered before the refusal is not reported as unmet.
+    std::fs::write(
+        dir.join(format!("GET/v1/members/{PATIENT}.meta.json")),
+        json!({"expect": 1}).to_string(),
+    )
+    .expect("write");
+    for status in [100, 101, 199, 204, 304, 600] {
+        std::fs::write(&settings, json!({ "status": status }).to_string()).expect("write");
+        assert_refused(&dir, "appointments.json: MockSource answers with a body");
+    }
+}
+
+#[test]
+fn mock_memory_stays_bounded_under_10000_large_unauthenticated_posts() {
+    // Its log (10,000 lines) is not read here.
+    let mock = Mock::start(|command| {
+        command.stderr(Stdio::null());
+    });
+    let body = "a".repeat(64 * 1024);
+    let request = format!(
+        "POST /v1/members HTTP/1.1\r\nHost: mock\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    for _ in 0..10_000 {
+        let mut stream = TcpStream::connect(mock.address()).expect("connects");
+        stream.write_all(request.as_bytes()).expect("sent");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("an answer");
+        assert!(response.starts_with(b"HTTP/1.1 401"));
+    }
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", mock.child.id())).expect("/proc");
+    let resident_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    // The last 1,000 bodies (64 MiB) and the rest of the process; all 10,000
+    // would be over 640 MiB.
+    assert!(resident_kib < 160 * 1024, "{resident_kib} KiB resident");
+    let (_, body) = control(&mock, "GET", "/__mock/unused", Value::Null);
+    assert_eq!(body, json!({"unused": []}));
+}
+
+#[test]
+fn secrets_given_as_arguments_are_redacted_whole_and_flags_for_them_get_a_hint() {
+    let secret = "sk_live_AAAA+BBBB/CCCC=DDDD";
+    for args in [
+        vec!["token", PATIENT, secret],
+        vec!["token", PATIENT, "--ttl", secret],
+        vec!["token", PATIENT, &format!("--ttl={secret}")],
+    ] {
+        let output = cli_with_key().args(&args).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("[redacted]"), "{stderr}");
+        for part in ["AAAA", "BBBB", "CCCC", "DDDD"] {
+            assert!(!stderr.contains(part), "{args:?}: {stderr}");
+        }
+    }
+    for flag in ["--secret", "--key"] {
+        let output = cli()
+            .args(["token", PATIENT, flag, SECRET])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(stderr.contains("SOURCE_API_KEY_SECRET"), "{flag}: {stderr}");
+        assert!(!stderr.contains(SECRET), "{stderr}");
+    }
+    let output = cli()
+        .args(["token", PATIENT, "--frobnicate"])
+        .output()
+        .expect("runs");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("SOURCE_API_KEY_SECRET"));
+}
+
+#[test]
+fn inspect_given_an_api_secret_says_so_without_echoing_it() {
+    for input in [SECRET, "sk_live_AAAA+BBBB/CCCC=DDDD"] {
+        cli()
+            .args(["inspect", input])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(
+                one_clean_line()
+                    .and(predicate::str::contains("an API secret"))
+                    .and(predicate::str::contains("not a token"))
+                    .and(predicate::str::contains("BBBB").not()),
+            );
+        cli()
+            .arg("inspect")
+            .write_stdin(format!("Authorization: Bearer {input}\n"))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("an API secret"));
+    }
 }

@@ -17,6 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id::is_source_id;
 
 use super::MockSource;
+use super::handler::Shared;
 
 /// How long Source's application tokens live.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -66,9 +67,7 @@ impl MockSource {
     /// Fails with [`ErrorKind::InvalidApplicationId`] for a malformed id.
     #[cfg_attr(docsrs, doc(cfg(feature = "application")))]
     pub fn application(&self, application_id: &str) -> Result<ApplicationKey> {
-        let mut registry = self.shared.registry_mut();
-        let key = registry.applications.signing_key(application_id)?;
-        Ok(ApplicationKey::new(key.verifying_key()))
+        self.shared.application(application_id)
     }
 
     /// An application token for `user_id` (`usr_…`) in `application_id`, exactly
@@ -80,13 +79,26 @@ impl MockSource {
     /// [`ErrorKind::InvalidUserId`] for a malformed id.
     #[cfg_attr(docsrs, doc(cfg(feature = "application")))]
     pub fn application_token(&self, application_id: &str, user_id: &str) -> Result<String> {
+        self.shared.application_token(application_id, user_id)
+    }
+}
+
+/// The handle's methods, and the control API's `application-token` and `application-jwk`.
+impl Shared {
+    pub(crate) fn application(&self, application_id: &str) -> Result<ApplicationKey> {
+        let mut registry = self.registry_mut();
+        let key = registry.applications.signing_key(application_id)?;
+        Ok(ApplicationKey::new(key.verifying_key()))
+    }
+
+    pub(crate) fn application_token(&self, application_id: &str, user_id: &str) -> Result<String> {
         if !is_source_id(user_id, USER_ID_PREFIX) {
             return Err(Error::new(
                 ErrorKind::InvalidUserId,
                 "a Source user id is `usr_` followed by letters and digits",
             ));
         }
-        let mut registry = self.shared.registry_mut();
+        let mut registry = self.registry_mut();
         let iat = unix_seconds(registry.now()).unwrap_or(0);
         let claims = WireClaims {
             purpose: PURPOSE.to_owned(),

@@ -1,7 +1,7 @@
 //! The one handler MockSource has: authenticate, record, answer.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,10 +14,14 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use serde::Serialize;
 
-use super::canned::{CannedResponse, CannedResponses};
+use super::canned::{CannedResponse, CannedResponses, Served};
+use super::control;
+use super::expect::{UnmetExpectation, VerifyError, verdict};
 use super::failure::{FailNext, Failure};
 use super::parse_authorization;
-use super::record::{MAX_RECORDED_BODY, Outcome, Principal, RecordedRequest, TokenFingerprint};
+use super::record::{
+    MAX_RECORDED_BODY, Outcome, Principal, Record, RecordedRequest, TokenFingerprint,
+};
 use super::registry::Registry;
 use super::rejection::Rejection;
 
@@ -30,10 +34,12 @@ const LIVE_MODE: HeaderName = HeaderName::from_static("source-live-mode");
 pub(crate) struct Shared {
     registry: RwLock<Registry>,
     responses: RwLock<CannedResponses>,
-    requests: Mutex<Vec<RecordedRequest>>,
+    record: Mutex<Record>,
     observer: RwLock<Option<Observer>>,
     fail_next: Mutex<Option<FailNext>>,
     requests_seen: AtomicU64,
+    /// Whether `/__mock/` is the control API ([`control`]) rather than a path like any other.
+    control_api: AtomicBool,
     /// Keys the fingerprint hash with per-mock random keys.
     fingerprints: RandomState,
 }
@@ -53,10 +59,11 @@ impl Shared {
         Self {
             registry: RwLock::new(registry),
             responses: RwLock::default(),
-            requests: Mutex::new(Vec::new()),
+            record: Mutex::default(),
             observer: RwLock::default(),
             fail_next: Mutex::default(),
             requests_seen: AtomicU64::new(0),
+            control_api: AtomicBool::new(false),
             fingerprints: RandomState::new(),
         }
     }
@@ -102,11 +109,48 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn record_mut(&self) -> std::sync::MutexGuard<'_, Record> {
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
-        self.requests
-            .lock()
+        self.record_mut().requests.iter().cloned().collect()
+    }
+
+    pub(crate) fn dropped_requests(&self) -> u64 {
+        self.record_mut().dropped
+    }
+
+    /// Forgets every request, the routes requested and the count of dropped ones.
+    pub(crate) fn clear_requests(&self) {
+        *self.record_mut() = Record::default();
+    }
+
+    pub(crate) fn enable_control_api(&self) {
+        self.control_api.store(true, Ordering::Relaxed);
+    }
+
+    /// The canned responses no request was served.
+    pub(crate) fn unused_responses(&self) -> Vec<(Method, String)> {
+        self.responses_read().unused()
+    }
+
+    /// Every unmet expectation, with the requests that came closest.
+    pub(crate) fn verify(&self) -> Result<(), VerifyError> {
+        let unmet: Vec<UnmetExpectation> = self.responses_read().unmet();
+        let record = self.record_mut();
+        verdict(
+            unmet
+                .into_iter()
+                .map(|unmet| record.seen.closest_to(unmet))
+                .collect(),
+        )
+    }
+
+    fn responses_read(&self) -> RwLockReadGuard<'_, CannedResponses> {
+        self.responses
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 
     pub(crate) fn fingerprint(&self, credential: &str) -> TokenFingerprint {
@@ -124,10 +168,7 @@ impl Shared {
         if let Some(Observer(observe)) = observer {
             observe(&request);
         }
-        self.requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(request);
+        self.record_mut().push(request);
     }
 
     fn next_request_id(&self) -> String {
@@ -148,6 +189,14 @@ pub(crate) async fn answer(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if shared.control_api.load(Ordering::Relaxed) && uri.path().starts_with(control::PREFIX) {
+        // Neither recorded nor failed on purpose: the test's own channel.
+        // A body cut short is not JSON, and is refused as such.
+        let (body, _) = read_capped(body).await;
+        let response = control::answer(&shared, &method, uri.path(), uri.query(), &headers, &body);
+        let now = shared.registry().now();
+        return dated(response, now);
+    }
     let request_id = shared.next_request_id();
     // Counted as the request arrives, so "the next N" are the next N to arrive.
     let injected = shared.injected_failure();
@@ -196,10 +245,11 @@ fn settle(result: Result<Reply, Rejection>, path: &str, request_id: &str) -> (Ou
             let response = reply.response(path, request_id);
             (Outcome::Authenticated(reply.principal), response)
         }
-        Err(rejection) => {
+        Err(mut rejection) => {
             let outcome = Outcome::Rejected {
                 status: rejection.status,
                 code: rejection.code,
+                principal: rejection.principal.take().map(|principal| *principal),
             };
             (outcome, rejection.into_response(request_id))
         }
@@ -250,28 +300,32 @@ impl Reply {
 impl Shared {
     /// What `principal` gets for `method` and `path`.
     fn reply(&self, method: &Method, path: &str, principal: Principal) -> Result<Reply, Rejection> {
-        let responses = self
-            .responses
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        match responses.get(method, path) {
-            Some(canned) if canned.admits(&principal) => Ok(Reply {
+        let not_found = || {
+            Rejection::invalid_request(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no response is registered for this method and path",
+            )
+        };
+        // No resource has a `.` or `..` segment: Source would not answer one.
+        if path.split('/').any(|segment| matches!(segment, "." | "..")) {
+            return Err(not_found());
+        }
+        match self.responses_mut().serve(method, path, &principal) {
+            Some(Served::Response(canned)) => Ok(Reply {
                 principal,
-                canned: Some(canned.clone()),
+                canned: Some(canned),
             }),
-            Some(_) => Err(Rejection::authorization(
+            Some(Served::NotForPrincipal) => Err(Rejection::authorization(
                 "principal_not_allowed",
                 "this response is registered for another principal",
+                principal,
             )),
             None if *method == Method::GET && path.starts_with("/v1/") => Ok(Reply {
                 principal,
                 canned: None,
             }),
-            None => Err(Rejection::invalid_request(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no response is registered for this method and path",
-            )),
+            None => Err(not_found()),
         }
     }
 }

@@ -26,10 +26,52 @@
 //! credentials only against API keys. Live mode follows the key's prefix for API
 //! keys and member tokens, and `Source-Live-Mode` (default `true`) for user tokens.
 //! The codes are the mock's own, stable for tests to match on. Paths match
-//! exactly; the query string is never matched, only recorded. Every request is
-//! kept for assertions ([`MockSource::requests`]) with its method, path, query,
-//! the first 64 KiB of its body and a fingerprint of its credential, never the
+//! exactly; the query string is never matched, only recorded; a raw path with a
+//! `.` or `..` segment gets 404. A 403 still records who was refused
+//! ([`RecordedRequest::principal`]), and a caregiver token whose `sub` and `act`
+//! are the reverse of an active relationship is told so in its message.
+//!
+//! The last [`MAX_RECORDED_REQUESTS`] requests are kept for assertions
+//! ([`MockSource::requests`]; older ones are dropped, oldest first, and counted by
+//! [`MockSource::dropped_requests`]) with their method, path, query, the first
+//! 64 KiB of their body and a fingerprint of their credential, never the
 //! credential itself; [`MockSource::on_request`] sees each one as it comes.
+//!
+//! ## Expectations
+//!
+//! A canned response can say how often it expects to be served
+//! ([`CannedResponse::expect`], a count or a range). [`MockSource::verify`] lists
+//! each unmet one with the requests that came closest (the same path with another
+//! method, a trailing slash or case difference, one segment off), so a typo in a
+//! registered path fails the test instead of passing on the default 200; a mock
+//! dropped unverified with an unmet expectation panics, as wiremock's does.
+//! [`MockSource::unused_responses`] lists the responses no request was served.
+//!
+//! ## The control API
+//!
+//! [`MockSource::with_control_api`] (on in `source-auth mock`) lets tests in any
+//! language do over HTTP, on the mock's own port, what a Rust test does through
+//! the handle. It is the one exception to "checks credentials on every method and
+//! path": requests under `/__mock/` need no Source credential. In exchange they
+//! are answered only when their `Host` is `localhost` or a loopback address
+//! (against DNS rebinding; the Source API itself accepts any `Host`), and they
+//! are neither recorded nor counted toward [`MockSource::fail_next`]. JSON in and
+//! out; errors in Source's error body:
+//!
+//! | request | what it does |
+//! |---|---|
+//! | `GET /__mock/requests` | `{"requests": [...], "dropped": N}`: [`RecordedRequest`]s as JSON, never a credential |
+//! | `DELETE /__mock/requests` | clears the record |
+//! | `PUT /__mock/clock` `{"offset_seconds": N}` | [`MockSource::set_clock_offset`], negative for behind; answers `now`, the mock's time in Unix seconds |
+//! | `POST /__mock/fail` `{"count": N, "status": S, "code": "…"}` | [`MockSource::fail_next`] |
+//! | `POST /__mock/keys` `{"id": "key_…", "secret": "sk_test_…"}` | [`MockSource::add_api_key`]; answers the id and mode, never the secret |
+//! | `DELETE /__mock/keys/{id}` | [`MockSource::revoke_api_key`]; 404 for an unknown id |
+//! | `POST /__mock/relationships` `{"member": "mem_…", "caregiver": "mem_…", "active": true}` | [`MockSource::set_relationship`] (`active` optional) |
+//! | `POST /__mock/responses` `{"method", "path", "status", "body", "only_for", "expect"}` | [`MockSource::respond`]; only `method` and `path` are required; `only_for` as [`Audience`], `expect` as [`Times`] |
+//! | `GET /__mock/unused` | `{"unused": [{"method", "path"}]}` |
+//! | `POST /__mock/verify` | 200 `{"unmet": []}`, or 409 with each [`UnmetExpectation`] |
+//! | `POST /__mock/application-token` `{"user": "usr_…", "application": "app_…"}` | an application token (`application` optional, default `app_mock`); needs `application` |
+//! | `GET /__mock/application-jwk?application=app_…` | that application's public JWK (default `app_mock`); needs `application` |
 //!
 //! ```
 //! use source_auth::ApiKey;
@@ -155,7 +197,7 @@
 //! assert_eq!(response.headers()[header::DATE], "Tue, 14 Nov 2023 22:23:20 GMT");
 //!
 //! // Source down for two requests, whatever they carry, then back.
-//! source.fail_next(2, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+//! source.fail_next(2, StatusCode::SERVICE_UNAVAILABLE, "unavailable")?;
 //! for expected in [503, 503, 200] {
 //!     assert_eq!(client.request(get()?).await?.status(), expected);
 //! }
@@ -176,6 +218,8 @@
 #[cfg(feature = "application")]
 mod application;
 mod canned;
+mod control;
+mod expect;
 mod failure;
 mod handler;
 mod record;
@@ -186,8 +230,10 @@ mod server;
 pub use crate::authorization::{ParseError, Presented, Scheme};
 pub use crate::clock::ManualClock;
 pub use canned::{Audience, CannedResponse};
+pub use expect::{Closeness, MAX_CLOSEST, NearMiss, Times, UnmetExpectation, VerifyError};
 pub use record::{
-    MAX_RECORDED_BODY, Outcome, Principal, PrincipalKind, RecordedRequest, TokenFingerprint,
+    MAX_RECORDED_BODY, MAX_RECORDED_REQUESTS, Outcome, Principal, PrincipalKind, RecordedRequest,
+    TokenFingerprint,
 };
 pub use registry::{Relationship, RelationshipStatus};
 pub use server::MockSource;

@@ -203,26 +203,41 @@ impl Registry {
             .iter()
             .find(|key| key.id() == &*key_id)
             .ok_or_else(unknown_key)?;
-        let kind = match claims.act.as_deref() {
-            None => PrincipalKind::Member,
-            Some(actor) => {
-                let pair = (claims.sub.clone(), actor.to_owned());
-                if self.relationships.get(&pair) != Some(&RelationshipStatus::Active) {
-                    return Err(Rejection::authorization(
-                        "no_active_relationship",
-                        "the caregiver has no active relationship with the member",
-                    ));
-                }
-                PrincipalKind::Caregiver
-            }
-        };
-        Ok(Principal {
-            kind,
+        let principal = Principal {
+            kind: match claims.act {
+                None => PrincipalKind::Member,
+                Some(_) => PrincipalKind::Caregiver,
+            },
             key_id: Some(key.id().to_owned()),
             member: Some(claims.sub),
             actor: claims.act,
             live_mode: key.mode() == KeyMode::Live,
-        })
+        };
+        match (&principal.member, &principal.actor) {
+            (Some(member), Some(actor)) if !self.is_active(member, actor) => {
+                let message = if self.is_active(actor, member) {
+                    "the caregiver has no active relationship with the member, but the reverse \
+                     relationship is active: are `sub` and `act` swapped? `sub` is the member \
+                     cared for, `act` the caregiver"
+                } else {
+                    "the caregiver has no active relationship with the member"
+                };
+                Err(Rejection::authorization(
+                    "no_active_relationship",
+                    message,
+                    principal,
+                ))
+            }
+            _ => Ok(principal),
+        }
+    }
+
+    /// Whether `caregiver` may act for `member`.
+    fn is_active(&self, member: &str, caregiver: &str) -> bool {
+        // Owned keys: one allocation each, on a test double's path.
+        self.relationships
+            .get(&(member.to_owned(), caregiver.to_owned()))
+            == Some(&RelationshipStatus::Active)
     }
 }
 

@@ -10,6 +10,8 @@ use crate::error_body::SourceErrorBody;
 
 use crate::authorization::ParseError;
 
+use super::record::Principal;
+
 /// Why MockSource refused a request. Messages never carry the credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Rejection {
@@ -17,6 +19,9 @@ pub(crate) struct Rejection {
     kind: &'static str,
     pub(crate) code: &'static str,
     message: Cow<'static, str>,
+    /// Who sent it, when the credential passed and something else was refused;
+    /// boxed to keep every `Result` with a `Rejection` small.
+    pub(crate) principal: Option<Box<Principal>>,
 }
 
 impl Rejection {
@@ -30,16 +35,22 @@ impl Rejection {
             kind: "authentication_error",
             code,
             message: message.into(),
+            principal: None,
         }
     }
 
-    /// 403: the credential is good but does not allow this.
-    pub(crate) fn authorization(code: &'static str, message: &'static str) -> Self {
+    /// 403: `principal`'s credential is good but does not allow this.
+    pub(crate) fn authorization(
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        principal: Principal,
+    ) -> Self {
         Self {
             status: StatusCode::FORBIDDEN,
             kind: "authorization_error",
             code,
             message: message.into(),
+            principal: Some(Box::new(principal)),
         }
     }
 
@@ -54,6 +65,7 @@ impl Rejection {
             kind: "invalid_request_error",
             code,
             message: message.into(),
+            principal: None,
         }
     }
 
@@ -74,6 +86,15 @@ pub(crate) fn injected_failure(status: StatusCode, code: &str, request_id: &str)
     error_response(
         status,
         SourceErrorBody::new(error_type(status), code, message, Some(request_id)),
+    )
+}
+
+/// A control API refusal ([`control`](super::control)): Source's error body, with
+/// no request id, since control requests get none.
+pub(crate) fn control_error(status: StatusCode, code: &str, message: &str) -> Response {
+    error_response(
+        status,
+        SourceErrorBody::new("invalid_request_error", code, message, None),
     )
 }
 

@@ -3,6 +3,7 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use http::{Method, StatusCode};
@@ -18,7 +19,8 @@ use crate::error::Result;
 use crate::member::MemberGrant;
 use crate::skew::ClockOffset;
 
-use super::canned::CannedResponse;
+use super::canned::{CannedResponse, check_status};
+use super::expect::VerifyError;
 use super::failure::FailNext;
 use super::handler::{Observer, Shared, answer};
 use super::record::{RecordedRequest, TokenFingerprint};
@@ -31,7 +33,8 @@ use super::registry::{Registry, Relationship, RelationshipStatus};
 /// path, or, for any other `GET /v1/…`, with 200 and the
 /// [`Principal`](super::Principal) as JSON; failures get Source's error body. Register credentials at any time, even
 /// while requests are in flight. Dropping it stops the server and closes its
-/// connections. `Debug` shows key ids but no secret.
+/// connections; then, unless [`verify`](Self::verify) was called, an unmet
+/// [expectation](CannedResponse::expect) makes it panic. `Debug` shows key ids but no secret.
 ///
 /// ```
 /// use source_auth::ApiKey;
@@ -56,6 +59,8 @@ pub struct MockSource {
     local_addr: SocketAddr,
     pub(super) shared: Arc<Shared>,
     server: JoinHandle<()>,
+    /// Whether [`verify`](Self::verify) was called, so dropping does not verify again.
+    verified: AtomicBool,
 }
 
 impl MockSource {
@@ -94,7 +99,47 @@ impl MockSource {
             local_addr,
             shared,
             server: tokio::spawn(serve(listener, router)),
+            verified: AtomicBool::new(false),
         })
+    }
+
+    /// Turns on the control API: under `/__mock/`, what a test does through
+    /// this handle, over HTTP with JSON, for tests in any language (the
+    /// `testing` module's docs list the endpoints; `source-auth mock` has it on).
+    ///
+    /// It is the one exception to "checks credentials on every method and
+    /// path": it needs no Source credential, so it answers only requests whose
+    /// `Host` is `localhost` or a loopback address (a page elsewhere that rebinds
+    /// its name to 127.0.0.1 gets 403 `host_not_loopback`). Its requests are not
+    /// recorded and do not count toward [`fail_next`](Self::fail_next). Off by
+    /// default: then `/__mock/` is a path like any other.
+    ///
+    /// ```
+    /// use source_auth::testing::MockSource;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let mock = MockSource::start().await?.with_control_api();
+    /// let mut stream = tokio::net::TcpStream::connect(mock.local_addr()).await?;
+    /// let body = r#"{"method":"GET","path":"/v1/members/mem_abc","expect":1}"#;
+    /// let request = format!(
+    ///     "POST /__mock/responses HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+    ///     body.len()
+    /// );
+    /// stream.write_all(request.as_bytes()).await?;
+    /// let mut response = String::new();
+    /// stream.read_to_string(&mut response).await?;
+    /// assert!(response.starts_with("HTTP/1.1 200"));
+    /// assert_eq!(mock.unused_responses().len(), 1);
+    /// assert!(mock.requests().is_empty());
+    /// # assert!(mock.verify().is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_control_api(self) -> Self {
+        self.shared.enable_control_api();
+        self
     }
 
     /// Reads the time from `clock` from now on, as `TokenSigner::with_clock` and
@@ -159,17 +204,14 @@ impl MockSource {
         relationship: Relationship<'_>,
         status: RelationshipStatus,
     ) -> Result<()> {
-        MemberGrant::member(relationship.member)
-            .caregiver(relationship.caregiver)
-            .validate()?;
-        self.shared
-            .registry_mut()
-            .set_relationship(relationship, status);
-        Ok(())
+        self.shared.set_relationship(relationship, status)
     }
 
     /// Answers authorized `method` requests for exactly `path` with `response`,
-    /// replacing any response registered for them before.
+    /// replacing any response registered for them before, and with it its
+    /// [expectation](CannedResponse::expect) and the count of requests it was
+    /// served: only the new response's expectation is verified, counted from
+    /// now.
     ///
     /// The credential is checked first, as for every request, so an
     /// unauthenticated request still gets 401. A principal the response is not
@@ -177,9 +219,12 @@ impl MockSource {
     /// matches the request's path exactly (no prefix, no trailing-slash
     /// folding); the request's query string is not matched, only recorded
     /// ([`RecordedRequest::query`]). Fails with [`ErrorKind::InvalidPath`] for a
-    /// path that does not start with `/` or holds a `?` or `#`.
+    /// path that does not start with `/` or holds a `?` or `#`, and with
+    /// [`ErrorKind::InvalidStatus`] for a status other than 200 to 599 or one of
+    /// 204 and 304, which carry no body.
     ///
     /// [`ErrorKind::InvalidPath`]: crate::ErrorKind::InvalidPath
+    /// [`ErrorKind::InvalidStatus`]: crate::ErrorKind::InvalidStatus
     ///
     /// ```
     /// use http::{Method, StatusCode};
@@ -213,9 +258,14 @@ impl MockSource {
     /// `type` follows it: `authentication_error` for 401, `authorization_error`
     /// for 403, `invalid_request_error` for other 4xx, `api_error` otherwise. Each
     /// failed request is recorded, with [`Outcome::Injected`](super::Outcome::Injected)
-    /// and a fingerprint of its credential, if it had one.
-    pub fn fail_next(&self, n: usize, status: StatusCode, code: &str) {
-        self.shared.set_fail_next(FailNext::new(n, status, code));
+    /// and a fingerprint of its credential, if it had one. Requests to the
+    /// [control API](Self::with_control_api) are not failed and not counted.
+    ///
+    /// Fails with [`ErrorKind::InvalidStatus`](crate::ErrorKind::InvalidStatus),
+    /// changing nothing, for a status that carries no body (below 200, 204, 304)
+    /// or above 599.
+    pub fn fail_next(&self, n: usize, status: StatusCode, code: &str) -> Result<()> {
+        self.shared.fail_next(n, status, code)
     }
 
     /// Calls `observer` with each request as it is recorded, after MockSource
@@ -251,9 +301,72 @@ impl MockSource {
         self.shared.set_observer(Observer(Arc::new(observer)));
     }
 
-    /// Every request received so far, oldest first.
+    /// The requests received so far, oldest first: the last
+    /// [`MAX_RECORDED_REQUESTS`](super::MAX_RECORDED_REQUESTS) of them, since
+    /// older ones are dropped to keep memory bounded
+    /// ([`dropped_requests`](Self::dropped_requests) counts them). Requests to
+    /// the [control API](Self::with_control_api) are not recorded.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
+    }
+
+    /// How many of the oldest requests were dropped from
+    /// [`requests`](Self::requests) to keep to its cap.
+    pub fn dropped_requests(&self) -> u64 {
+        self.shared.dropped_requests()
+    }
+
+    /// The canned responses that no request was served, as method and path,
+    /// sorted by path: a typo in a registered path, or a trailing slash, shows
+    /// up here.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use serde_json::json;
+    /// use source_auth::testing::{CannedResponse, MockSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mock = MockSource::start().await?;
+    /// mock.respond(Method::GET, "/v1/member/mem_abc", CannedResponse::json(json!({})))?;
+    /// assert_eq!(mock.unused_responses(), [(Method::GET, "/v1/member/mem_abc".to_owned())]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn unused_responses(&self) -> Vec<(Method, String)> {
+        self.shared.unused_responses()
+    }
+
+    /// Checks every [expectation](CannedResponse::expect): an error listing each
+    /// one unmet, with the requests that came closest (the same path with
+    /// another method; the same method with a path that differs by a trailing
+    /// slash, by case, or in one segment; and the same route refused). The
+    /// closest requests are judged from every route requested, even once the
+    /// requests themselves were dropped from the record.
+    ///
+    /// A mock dropped with unmet expectations panics with the same list, as
+    /// wiremock's does, unless `verify` was called or the thread is already
+    /// panicking.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use serde_json::json;
+    /// use source_auth::testing::{CannedResponse, MockSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mock = MockSource::start().await?;
+    /// mock.respond(Method::GET, "/v1/member/mem_abc", CannedResponse::json(json!({})).expect(1))?;
+    /// // ... the app under test asks for /v1/members/mem_abc instead ...
+    /// let err = mock.verify().unwrap_err();
+    /// assert_eq!(err.unmet()[0].served, 0);
+    /// assert!(err.to_string().contains("GET /v1/member/mem_abc: expected exactly 1, served 0"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn verify(&self) -> std::result::Result<(), VerifyError> {
+        self.verified.store(true, Ordering::Relaxed);
+        self.shared.verify()
     }
 
     /// The fingerprint this mock records for `credential`, to find a known token
@@ -267,6 +380,32 @@ impl Drop for MockSource {
     fn drop(&mut self) {
         // Dropping the task drops the listener and every connection with it.
         self.server.abort();
+        if self.verified.load(Ordering::Relaxed) || std::thread::panicking() {
+            return;
+        }
+        if let Err(err) = self.shared.verify() {
+            panic!("{err}");
+        }
+    }
+}
+
+/// What the handle and the control API both change, checked the same way.
+impl Shared {
+    pub(crate) fn set_relationship(
+        &self,
+        relationship: Relationship<'_>,
+        status: RelationshipStatus,
+    ) -> Result<()> {
+        MemberGrant::member(relationship.member)
+            .caregiver(relationship.caregiver)
+            .validate()?;
+        self.registry_mut().set_relationship(relationship, status);
+        Ok(())
+    }
+
+    pub(crate) fn fail_next(&self, n: usize, status: StatusCode, code: &str) -> Result<()> {
+        self.set_fail_next(FailNext::new(n, check_status(status)?, code));
+        Ok(())
     }
 }
 
