@@ -152,3 +152,77 @@ mod policy {
         }
     }
 }
+
+#[cfg(all(test, feature = "retry"))]
+mod tests {
+    use std::time::{Duration, Instant, UNIX_EPOCH};
+
+    use http::{Request, Response};
+    use tower::retry::Policy;
+
+    use super::*;
+    use crate::skew::{Sample, SourceClock};
+
+    type Attempt = Result<Response<()>, ()>;
+
+    fn keep(policy: &mut ResendOnSkew, request: &Request<String>) -> bool {
+        Policy::<Request<String>, Response<()>, ()>::clone_request(policy, request).is_some()
+    }
+
+    fn resend(policy: &mut ResendOnSkew, mut attempt: Attempt) -> bool {
+        let mut request = Request::new(String::new());
+        policy.retry(&mut request, &mut attempt).is_some()
+    }
+
+    fn refused(skew: bool) -> Attempt {
+        let mut response = Response::new(());
+        if skew {
+            response.extensions_mut().insert(SkewRefused);
+        }
+        Ok(response)
+    }
+
+    /// A request is kept only while a refusal for the clock is possible, and
+    /// re-sent once, only after `SkewRefused`.
+    #[test]
+    fn a_request_is_kept_only_while_needed_and_re_sent_once() {
+        let clock = SourceClock::new();
+        let mut policy = ResendOnSkew::new(clock.clone());
+        let request = Request::new(String::from("body"));
+        // No sample yet: kept.
+        assert!(keep(&mut policy, &request));
+        // A 401 that is not the clock's: not re-sent.
+        assert!(!resend(&mut policy, refused(false)));
+        assert!(!resend(&mut policy, Err(())));
+        // The clock's: re-sent, once.
+        assert!(resend(&mut policy, refused(true)));
+        assert!(!resend(&mut policy, refused(true)));
+        assert!(!keep(&mut policy, &request), "no second re-send");
+        // Once a good sample is taken, a fresh policy keeps nothing.
+        let now = Instant::now();
+        let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let sample = Sample {
+            sent: now,
+            received: now,
+            received_wall: at,
+            date: at,
+        };
+        assert!(clock.learn(Some(&sample), false));
+        assert!(!keep(&mut ResendOnSkew::new(clock), &request));
+    }
+
+    /// `exp` at or before `Date`, or `iat` after it, is outside the window.
+    #[test]
+    fn the_window_is_judged_on_dates_whole_second() {
+        let date = UNIX_EPOCH + Duration::from_secs(1000);
+        assert!(outside_window(990, 1000, date));
+        assert!(!outside_window(990, 1001, date));
+        assert!(!outside_window(1000, 1300, date));
+        assert!(outside_window(1001, 1300, date));
+        assert!(!outside_window(
+            1001,
+            1300,
+            UNIX_EPOCH - Duration::from_secs(1)
+        ));
+    }
+}
