@@ -33,10 +33,11 @@
 //!
 //! Responses are read to requests that carried a member token, the credential
 //! whose validity depends on the clock (one the layer minted, or one a signer
-//! sharing this estimate signed). The first response to each token is sampled,
-//! whatever it carries: sampling counts attempts, so a Source, proxy or stand-in
-//! that sends no `Date` costs no more than one that does, and a cached token's
-//! requests pay two relaxed loads for it. Every 401 from Source to such a token
+//! sharing this estimate signed). The first response to a token is sampled,
+//! for at most one token minted per [`SAMPLE_PERIOD`], whatever it carries:
+//! sampling counts attempts, so a Source, proxy or stand-in that sends no `Date`
+//! costs no more than one that does, and a cached token's requests pay two
+//! relaxed loads for it. Every 401 from Source to such a token
 //! is read too, since Source may have refused the token because of the clock,
 //! and so is the next response after a 401 that carried no `Date` or a jump of
 //! the local clock. [`ClockProbe`] asks for a sample with no credential at all,
@@ -109,6 +110,10 @@ pub const REPORTED_CHANGE: Duration = Duration::from_secs(3);
 /// A response whose round trip, on the monotonic clock, took longer than this is
 /// not a sample: its bound would be wider than this plus a second.
 pub const MAX_SAMPLE_ROUND_TRIP: Duration = Duration::from_secs(3);
+
+/// At most one token minted per this much monotonic time has its first response
+/// read for `Date`, beside every 401 and the response after a jump.
+pub const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 
 /// A kept bound older than this is replaced by the next sample rather than
 /// narrowed by it.
@@ -373,6 +378,8 @@ pub(crate) struct MintTimes {
     pub(crate) iat: SystemTime,
     /// The earliest end, which also moves a grant's fixed expiry.
     pub(crate) offset: ClockOffset,
+    /// Whether the token's first response is to be a sample.
+    pub(crate) sample: bool,
 }
 
 /// Source's clock as this host knows it: a shared, lock-free [`ClockBound`].
@@ -440,6 +447,9 @@ struct Kept {
     bound: Option<Anchored>,
     /// Whether an estimate beyond the bound has been reported.
     warned: bool,
+    /// When (monotonic) a token was last minted to have its first response
+    /// sampled: at most one per [`SAMPLE_PERIOD`].
+    sample_claimed: Option<Instant>,
 }
 
 /// A bound, with when it was last brought up to date on both local clocks.
@@ -549,8 +559,8 @@ impl SourceClock {
     }
 
     /// Whether the response to a request sending the token `first` belongs to
-    /// should be read for `Date`: the first response to each token, and the next
-    /// one after [`sample_soon`](Self::sample_soon). Two relaxed loads once each
+    /// should be read for `Date`: the first response to a token minted to be
+    /// sampled, and the next one after [`sample_soon`](Self::sample_soon). Two relaxed loads once each
     /// is claimed: no shared write, and no clock arithmetic, per request.
     #[inline]
     pub(crate) fn wants_sample(&self, first: &FirstResponse) -> bool {
@@ -677,11 +687,20 @@ impl SourceClock {
     /// estimate was anchored (and asking for a sample if there was one).
     pub(crate) fn mint_times(&self, wall: SystemTime, monotonic: Instant) -> MintTimes {
         let mut kept = self.lock();
+        // Attempts are counted, not successes: a Source that sends no `Date`
+        // costs no more samples than one that does.
+        let sample = kept.sample_claimed.is_none_or(|claimed| {
+            monotonic.saturating_duration_since(claimed) >= SAMPLE_PERIOD
+        });
+        if sample {
+            kept.sample_claimed = Some(monotonic);
+        }
         let Some(anchored) = &mut kept.bound else {
             return MintTimes {
                 now: wall,
                 iat: wall,
                 offset: ClockOffset::ZERO,
+                sample,
             };
         };
         if anchored.settle(wall, monotonic) {
@@ -694,7 +713,12 @@ impl SourceClock {
         let offset = self.offset();
         let iat = ClockOffset::from_millis(offset.as_millis().saturating_sub(unsettled));
         let (now, iat) = (offset.apply(wall), iat.apply(wall));
-        MintTimes { now, iat, offset }
+        MintTimes {
+            now,
+            iat,
+            offset,
+            sample,
+        }
     }
 }
 
@@ -706,13 +730,19 @@ impl fmt::Debug for SourceClock {
     }
 }
 
-/// Whether the first response to one token has been claimed as a sample: each
-/// minted token and each `MemberToken` has one, so sampling counts attempts (one
-/// per token), whether or not the answer carried a `Date`.
+/// Whether the first response to one token is still to be claimed as a sample:
+/// each minted token and each `MemberToken` has one, armed when it was minted
+/// ([`MintTimes::sample`]). Sampling counts attempts, whether or not the answer
+/// carried a `Date`.
 #[derive(Debug, Default)]
 pub(crate) struct FirstResponse(AtomicBool);
 
 impl FirstResponse {
+    /// For a token whose first response is a sample when `armed`.
+    pub(crate) fn new(armed: bool) -> Self {
+        Self(AtomicBool::new(!armed))
+    }
+
     /// True once: for the first request that asks.
     #[inline]
     pub(crate) fn claim(&self) -> bool {
@@ -931,7 +961,7 @@ mod tests {
         assert_eq!(times.iat, times.now);
         assert!(clock.may_refuse_for_skew());
         // A sample is asked for, of whichever token is sent next, once.
-        let cached = FirstResponse::default();
+        let cached = FirstResponse::new(true);
         assert!(cached.claim());
         assert!(clock.wants_sample(&cached));
         assert!(!clock.wants_sample(&cached));
@@ -954,6 +984,19 @@ mod tests {
         let times = clock.mint_times(at(1261, 0), base + Duration::from_secs(21));
         assert_eq!(times.iat, times.now);
         assert_eq!(times.now, at(1021, 0));
+    }
+
+    /// One token minted per period has its first response sampled: attempts,
+    /// whatever the answers carry.
+    #[test]
+    fn one_token_minted_per_period_is_sampled() {
+        let clock = SourceClock::new();
+        let start = Instant::now();
+        let wall = at(1000, 0);
+        assert!(clock.mint_times(wall, start).sample);
+        assert!(!clock.mint_times(wall, start + Duration::from_millis(999)).sample);
+        assert!(clock.mint_times(wall, start + SAMPLE_PERIOD).sample);
+        assert!(!clock.mint_times(wall, start + SAMPLE_PERIOD).sample);
     }
 
     /// Before the first sample, the local clock.
@@ -991,11 +1034,14 @@ mod tests {
     #[test]
     fn sampling_claims_each_tokens_first_response() {
         let clock = SourceClock::new();
-        let (first, second) = (FirstResponse::default(), FirstResponse::default());
+        let (first, second) = (FirstResponse::new(true), FirstResponse::new(true));
         assert!(clock.wants_sample(&first));
         // No sample arrives (a Source that sends no `Date`): still only once.
         assert!((0..100).all(|_| !clock.clone().wants_sample(&first)));
         assert!(clock.wants_sample(&second));
+        // A token minted not to be sampled is not, unless a sample is asked for.
+        let unarmed = FirstResponse::new(false);
+        assert!(!clock.wants_sample(&unarmed));
         clock.sample_soon();
         assert!(clock.wants_sample(&first));
         assert!(!clock.wants_sample(&first) && !clock.wants_sample(&second));
@@ -1010,7 +1056,7 @@ mod tests {
         assert!(clock.learn(Some(&sample(base, 0, 0, at(1000, 0))), false));
         assert!(!clock.may_refuse_for_skew());
         // A 401 with no `Date`: armed, and the next response is sampled.
-        let cached = FirstResponse::default();
+        let cached = FirstResponse::new(true);
         assert!(clock.wants_sample(&cached));
         assert!(!clock.wants_sample(&cached));
         assert!(!clock.learn(None, true));

@@ -125,7 +125,15 @@ impl<'a> Clocks<'a> {
     /// Every clock, read precisely, to mint on: the estimate first folds in any
     /// jump of the local wall clock, and the times to sign at come with it.
     pub(super) fn read_to_mint(&self) -> (Now<'a>, MintTimes) {
-        let (wall, monotonic) = (self.local.now(), self.local.monotonic());
+        self.to_mint(self.local.now(), self.local.monotonic())
+    }
+
+    /// [`read_to_mint`](Self::read_to_mint) at the precise reading `read` took.
+    pub(super) fn to_mint_at(&self, read: Now<'a>) -> (Now<'a>, MintTimes) {
+        self.to_mint(read.wall, read.monotonic)
+    }
+
+    fn to_mint(&self, wall: SystemTime, monotonic: Instant) -> (Now<'a>, MintTimes) {
         let times = self.source.mint_times(wall, monotonic);
         let mut now = self.at(wall);
         now.monotonic = monotonic;
@@ -263,7 +271,7 @@ impl Minted {
             iat: token.iat,
             exp: token.exp,
             refresh_at: latest + refresh_after,
-            first_response: FirstResponse::default(),
+            first_response: FirstResponse::new(token.sample),
             refresh_deadline: deadline(refresh_after),
             expiry_deadline: deadline(lifetime),
         }
@@ -433,6 +441,7 @@ mod tests {
     fn minted(ids: &MintIds, refusals: &Refusals, monotonic: Instant) -> Minted {
         let token = Signed {
             authorization: HeaderValue::from_static("Bearer token"),
+            sample: false,
             iat: MINTED_AT,
             exp: EXP,
             key_id: "key_test".into(),

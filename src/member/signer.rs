@@ -179,7 +179,7 @@ impl TokenSigner {
                 exp,
                 scopes: grant.scopes_granted().to_vec(),
             };
-            MemberToken::new(authorization, claims, self.source_clock.clone())
+            MemberToken::new(authorization, claims, self.source_clock.clone(), times.sample)
         })
     }
 
@@ -192,6 +192,7 @@ impl TokenSigner {
             times,
             |authorization, iat, exp, key, key_generation| Signed {
                 authorization,
+                sample: times.sample,
                 iat,
                 exp,
                 key_id: key.key_id.clone(),
@@ -259,6 +260,8 @@ impl TokenSigner {
 pub(crate) struct Signed {
     /// `Bearer <jwt>`, marked sensitive.
     pub(crate) authorization: HeaderValue,
+    /// Whether its first response is to be a sample ([`MintTimes::sample`]).
+    pub(crate) sample: bool,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
     /// The id of the key that signed it.

@@ -46,6 +46,7 @@ impl MemberToken {
         authorization: HeaderValue,
         claims: MemberClaims,
         source_clock: SourceClock,
+        sample: bool,
     ) -> Self {
         debug_assert!(authorization.as_bytes().starts_with(BEARER.as_bytes()));
         Self {
@@ -53,7 +54,7 @@ impl MemberToken {
                 authorization,
                 claims,
                 source_clock,
-                first_response: FirstResponse::default(),
+                first_response: FirstResponse::new(sample),
             }),
         }
     }
