@@ -102,6 +102,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
+use crate::error::{Error, InvalidInput};
+use crate::error_body::{internal_error, invalid_input};
 pub use crate::extract::{
     ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
 };
@@ -114,15 +116,70 @@ type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
 
 impl ResponseError for SourceRejection {
     fn status_code(&self) -> StatusCode {
-        // actix-web has its own `StatusCode` type; every status used here exists in both.
-        StatusCode::from_u16(self.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        actix_status(self.status())
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type(JSON)
-            .body(self.body_text())
+        json_error(self.status(), self.body_text())
     }
+}
+
+/// A handler may return [`Error`] with `?`: it answers 500 in Source's error
+/// shape with a generic message, code `internal_error`, and logs the cause at
+/// ERROR. For untrusted input, return [`InvalidInput`] instead (400).
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, body) = internal_error(self);
+        json_error(status, body)
+    }
+}
+
+/// 400 in Source's error shape, with the kind's [`code`](crate::ErrorKind::code):
+///
+/// ```
+/// use actix_web::{App, test, web};
+/// use source_auth::{InvalidInput, MemberId};
+///
+/// async fn chart(id: web::Path<String>) -> Result<String, InvalidInput> {
+///     let member = MemberId::parse(&id)?;
+///     Ok(format!("chart of {member}"))
+/// }
+///
+/// # #[actix_web::main]
+/// # async fn main() {
+/// let app = test::init_service(App::new().route("/charts/{id}", web::get().to(chart))).await;
+/// let request = test::TestRequest::get().uri("/charts/patient1").to_request();
+/// let response = test::call_service(&app, request).await;
+/// assert_eq!(response.status(), 400);
+/// let body: serde_json::Value = test::read_body_json(response).await;
+/// assert_eq!(body["code"], "invalid_member_id");
+/// # }
+/// ```
+impl ResponseError for InvalidInput {
+    fn status_code(&self) -> StatusCode {
+        actix_status(self.status())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, body) = invalid_input(self);
+        json_error(status, body)
+    }
+}
+
+/// actix-web has its own `StatusCode` type; every status used here exists in both.
+fn actix_status(status: http::StatusCode) -> StatusCode {
+    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A JSON error body with its status.
+fn json_error(status: http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(actix_status(status))
+        .content_type(JSON)
+        .body(body)
 }
 
 /// `T` from the app data, registered either bare or as `web::Data<T>`.
@@ -288,9 +345,7 @@ mod application {
 
     impl ResponseError for ApplicationRejection {
         fn status_code(&self) -> StatusCode {
-            // actix-web has its own `StatusCode` type; every status used here exists in both.
-            StatusCode::from_u16(self.status().as_u16())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            super::actix_status(self.status())
         }
 
         fn error_response(&self) -> HttpResponse {

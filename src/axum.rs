@@ -100,6 +100,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::error::{Error, InvalidInput};
+use crate::error_body::{internal_error, invalid_input};
 pub use crate::extract::{
     ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
 };
@@ -109,13 +111,58 @@ use crate::member::MemberToken;
 
 impl IntoResponse for SourceRejection {
     fn into_response(self) -> Response {
-        (
-            self.status(),
-            [(CONTENT_TYPE, HeaderValue::from_static(JSON))],
-            self.body_text(),
-        )
-            .into_response()
+        json_error(self.status(), self.body_text())
     }
+}
+
+/// A handler may return [`Error`] with `?`: it answers 500 in Source's error
+/// shape with a generic message, code `internal_error`, and logs the cause at
+/// ERROR. For untrusted input, return [`InvalidInput`] instead (400).
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, body) = internal_error(&self);
+        json_error(status, body)
+    }
+}
+
+/// 400 in Source's error shape, with the kind's [`code`](crate::ErrorKind::code):
+///
+/// ```
+/// use axum::{Router, body::Body, extract::Path, http::Request, routing::get};
+/// use source_auth::{InvalidInput, MemberId};
+/// use tower::ServiceExt;
+///
+/// async fn chart(Path(id): Path<String>) -> Result<String, InvalidInput> {
+///     let member = MemberId::parse(&id)?;
+///     Ok(format!("chart of {member}"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = Router::new().route("/charts/{id}", get(chart));
+/// let response = app.oneshot(Request::get("/charts/patient1").body(Body::empty())?).await?;
+/// assert_eq!(response.status(), 400);
+/// let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+/// let body: serde_json::Value = serde_json::from_slice(&body)?;
+/// assert_eq!(body["code"], "invalid_member_id");
+/// # Ok(())
+/// # }
+/// ```
+impl IntoResponse for InvalidInput {
+    fn into_response(self) -> Response {
+        let (status, body) = invalid_input(&self);
+        json_error(status, body)
+    }
+}
+
+/// A JSON error body with its status.
+fn json_error(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static(JSON))],
+        body,
+    )
+        .into_response()
 }
 
 /// The rejection of [`SourceMember`] and [`SourceCaregiver`]: either the app's own
@@ -308,7 +355,7 @@ pub use application::{ApplicationRejection, SourceApplication};
 mod application {
     use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
     use axum::http::HeaderValue;
-    use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+    use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
     use axum::http::request::Parts;
     use axum::response::{IntoResponse, Response};
 
@@ -358,16 +405,10 @@ mod application {
 
     use crate::application::ApplicationVerifier;
     pub use crate::application::extract::ApplicationRejection;
-    use crate::extract::JSON;
 
     impl IntoResponse for ApplicationRejection {
         fn into_response(self) -> Response {
-            let mut response = (
-                self.status(),
-                [(CONTENT_TYPE, HeaderValue::from_static(JSON))],
-                self.body_text(),
-            )
-                .into_response();
+            let mut response = super::json_error(self.status(), self.body_text());
             if let Some(challenge) = self.www_authenticate() {
                 response
                     .headers_mut()

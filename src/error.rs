@@ -83,13 +83,28 @@ pub enum ErrorKind {
     /// A path given to `MockSource` does not start with `/`, or carries a query
     /// string or a fragment, so it could never match a request's path.
     InvalidPath,
+    /// A request's extensions hold a `MemberGrant` or `MemberToken` inside an
+    /// `Arc`, a `Box` or an `Option` (`None` included), which the layer does not
+    /// read as a credential; the message names the wrapper. Insert the bare type.
+    /// The request is not sent.
+    WrappedCredential,
 }
 
 impl ErrorKind {
-    /// The kind as a metric label: stable, snake_case, and the same for every
-    /// error of the kind, so a label never carries a message, an id or a token.
-    #[cfg(feature = "metrics")]
-    pub(crate) fn as_label(self) -> &'static str {
+    /// The kind's stable code: its name in snake_case (`InvalidMemberId` is
+    /// `invalid_member_id`), the same for every error of the kind, so it never
+    /// carries a message, an id or a token. It is the `code` of the HTTP answers
+    /// the `axum` and `actix-web` features give an [`Error`], and the `kind`
+    /// label of the `metrics` feature's refusal counter. Codes never change
+    /// once released; a new kind brings a new code.
+    ///
+    /// ```
+    /// use source_auth::{ErrorKind, MemberId};
+    ///
+    /// let err = MemberId::parse("patient 1").unwrap_err();
+    /// assert_eq!(err.kind().code(), "invalid_member_id");
+    /// ```
+    pub fn code(self) -> &'static str {
         match self {
             Self::InvalidApiKey => "invalid_api_key",
             Self::MissingEnvironment => "missing_environment",
@@ -117,6 +132,7 @@ impl ErrorKind {
             Self::NoVerificationKeys => "no_verification_keys",
             Self::InvalidSubjectParam => "invalid_subject_param",
             Self::InvalidPath => "invalid_path",
+            Self::WrappedCredential => "wrapped_credential",
         }
     }
 }
@@ -166,6 +182,59 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Untrusted input that a check of this crate refused, such as
+/// [`MemberId::parse`](crate::MemberId::parse) of a path segment: the client's
+/// fault, not the server's.
+///
+/// With the `axum` or `actix-web` feature a handler returns it as it is
+/// (`IntoResponse`, `ResponseError`) to answer 400 in Source's error shape,
+/// `{"object":"error","type":"invalid_request_error","code":…,"message":…}`, with
+/// the kind's [`code`](ErrorKind::code) and the error's message, which never
+/// holds a secret, a token, claims or the input itself. An [`Error`] returned
+/// from a handler answers 500 instead: a failure of the server's own
+/// configuration or data. Any check's [`Error`] becomes one with `From`.
+///
+/// ```
+/// use source_auth::{ErrorKind, InvalidInput, MemberGrant};
+///
+/// // A grant built from a form, checked as untrusted input.
+/// let grant = MemberGrant::member("mem_patient1").caregiver("mem_patient1");
+/// let refused = grant.validate().map_err(InvalidInput::from).unwrap_err();
+/// assert_eq!((refused.status(), refused.kind().code()), (400, "actor_is_subject"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct InvalidInput(Error);
+
+impl InvalidInput {
+    /// What was wrong with the input.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The status of the answer: always 400 Bad Request.
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::BAD_REQUEST
+    }
+}
+
+impl From<Error> for InvalidInput {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+impl fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for InvalidInput {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -173,14 +242,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// failures downcast to [`Error`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-#[cfg(all(test, feature = "metrics"))]
+#[cfg(test)]
 mod tests {
     use super::ErrorKind;
 
-    /// Each label is the kind's own name in snake_case, so two kinds never share
-    /// one and a dashboard reads like the docs.
+    /// Each code is the kind's own name in snake_case, so two kinds never share
+    /// one and an answer or a dashboard reads like the docs.
     #[test]
-    fn labels_are_the_kinds_names_in_snake_case() {
+    fn codes_are_the_kinds_names_in_snake_case() {
         for kind in [
             ErrorKind::InvalidApiKey,
             ErrorKind::MissingEnvironment,
@@ -208,8 +277,9 @@ mod tests {
             ErrorKind::NoVerificationKeys,
             ErrorKind::InvalidSubjectParam,
             ErrorKind::InvalidPath,
+            ErrorKind::WrappedCredential,
         ] {
-            assert_eq!(kind.as_label(), snake_case(&format!("{kind:?}")));
+            assert_eq!(kind.code(), snake_case(&format!("{kind:?}")));
         }
     }
 

@@ -88,7 +88,7 @@ pub(crate) fn refused(error: &Error) {
     #[cfg(feature = "metrics")]
     metrics::counter!(
         "source_auth_requests_refused_total",
-        "kind" => error.kind().as_label()
+        "kind" => error.kind().code()
     )
     .increment(1);
     #[cfg(feature = "tracing")]

@@ -25,6 +25,10 @@ use crate::member::{MAX_TOKEN_LIFETIME, MemberGrant, MemberToken, TokenSigner, v
 /// The shortest TTL: `exp` has whole seconds, so a shorter one could equal `iat`.
 const MIN_TTL: Duration = Duration::from_secs(1);
 
+/// A well-formed member id, signed for once by [`TokenIssuer::new`] to check the
+/// signer and the configuration together.
+const PROBE_MEMBER: &str = "mem_0";
+
 /// The path parameter that names the cared-for member unless configured otherwise.
 const DEFAULT_SUBJECT_PARAM: &str = "member_id";
 
@@ -291,12 +295,15 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// Signs with `signer` from `config`.
     ///
-    /// Refuses a TTL under 1 second or over 24 hours
-    /// ([`ErrorKind::InvalidExpiry`]), scopes a grant may not carry
+    /// Refuses a TTL under 1 second or over 24 hours, or over 24 hours with the
+    /// signer's `iat_backdate` ([`ErrorKind::InvalidExpiry`]), scopes a grant may not carry
     /// ([`ErrorKind::InvalidScope`]), and an empty subject parameter name
     /// ([`ErrorKind::InvalidSubjectParam`]).
     pub fn new(signer: TokenSigner, config: ExtractorConfig) -> Result<Self, Error> {
         config.validate()?;
+        // What the signer adds can still refuse every token (a TTL of 24 hours
+        // with an `iat_backdate` lives longer than Source allows): sign one.
+        signer.sign(&config.grant(PROBE_MEMBER, None))?;
         Ok(Self { signer, config })
     }
 

@@ -13,6 +13,7 @@ mod minted;
 mod slot;
 
 mod watch;
+mod wrapped;
 
 use std::fmt;
 use std::num::NonZeroU64;
@@ -100,14 +101,20 @@ pub(crate) enum Requested<'a> {
 }
 
 impl<'a> Requested<'a> {
-    /// The `MemberToken` or `MemberGrant` in `extensions`; both at once are
-    /// refused rather than one silently dropped.
+    /// The `MemberToken` or `MemberGrant` in `extensions`; both at once, or one
+    /// in a wrapper (`Arc`, `Box`, `Option`), are refused rather than one
+    /// silently dropped.
     #[inline]
     pub(crate) fn from_extensions(extensions: &'a Extensions) -> Result<Option<Self>> {
-        match (
+        let found = (
             extensions.get::<MemberToken>(),
             extensions.get::<MemberGrant>(),
-        ) {
+        );
+        wrapped::refuse_wrapped(
+            extensions,
+            usize::from(found.0.is_some()) + usize::from(found.1.is_some()),
+        )?;
+        match found {
             (Some(_), Some(_)) => Err(conflicting(
                 "the request carries both a MemberToken and a MemberGrant in its extensions; give it one",
             )),

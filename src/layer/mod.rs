@@ -222,8 +222,21 @@ impl SourceAuthLayer {
 
     /// Mints a member token for `grant` with `signer`, caches it, and refreshes it
     /// before it expires. The signer's clock is the layer's clock.
-    pub fn member(signer: TokenSigner, grant: MemberGrant) -> Self {
-        Self::from_config(DefaultCredential::MemberGrant(grant), Some(signer))
+    ///
+    /// The grant is the layer's configuration, so it is checked here: `signer`
+    /// signs it once, and what that refuses (a malformed member or caregiver id,
+    /// the caregiver as the member, bad scopes, a TTL over 24 hours, or over 24
+    /// hours with the signer's `iat_backdate`, a fixed expiry already passed) is
+    /// refused with the error signing gives. A fixed
+    /// [`expires_at`](MemberGrant::expires_at) that passes later fails the
+    /// requests made after it with [`ErrorKind::InvalidExpiry`](crate::ErrorKind::InvalidExpiry):
+    /// give a long-lived layer a TTL instead.
+    pub fn member(signer: TokenSigner, grant: MemberGrant) -> Result<Self> {
+        signer.sign(&grant)?;
+        Ok(Self::from_config(
+            DefaultCredential::MemberGrant(grant),
+            Some(signer),
+        ))
     }
 
     /// Sends only per-request credentials: every request must carry a
