@@ -93,19 +93,21 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use axum::Router;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, RawPathParams};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
 use crate::error::{Error, InvalidInput};
 use crate::error_body::{internal_error, invalid_input};
 pub use crate::extract::{
-    ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
+    Caregiving, ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
 };
-use crate::extract::{JSON, NO_STORE, token_body};
+use crate::extract::{JSON, NO_STORE, TOKEN_PATH, token_body};
 use crate::identity::SourceIdentity;
 use crate::member::MemberToken;
 
@@ -291,9 +293,12 @@ where
     }
 }
 
+/// `U: Send`: the user is held while the issuer's async
+/// [`caregiver_check`](TokenIssuer::caregiver_check) runs, as a handler holds
+/// its arguments.
 impl<U, S> FromRequestParts<S> for SourceCaregiver<U>
 where
-    U: FromRequestParts<S> + SourceIdentity,
+    U: FromRequestParts<S> + SourceIdentity + Send,
     TokenIssuer: FromRef<S>,
     S: Send + Sync,
 {
@@ -307,19 +312,99 @@ where
             .await
             .map_err(ExtractRejection::User)?;
         let issuer = issuer(parts, state)?;
-        let name = issuer.config().subject_param_name();
-        let subject = match &params {
-            Ok(params) => params
-                .iter()
-                .find_map(|(key, value)| (key == name).then_some(value)),
-            Err(RawPathParamsRejection::InvalidUtf8InPathParam(_)) => {
-                return Err(SourceRejection::InvalidSubject.into());
-            }
-            Err(_) => None,
-        };
-        let subject = subject.ok_or_else(|| SourceRejection::missing_subject_param(name))?;
-        Ok(Self::sign(user, subject, &issuer)?)
+        Ok(Self::sign(user, subject(&params, &issuer)?, &issuer).await?)
     }
+}
+
+/// The cared-for member's id: the path parameter the issuer's configuration names.
+fn subject<'p>(
+    params: &'p Result<RawPathParams, RawPathParamsRejection>,
+    issuer: &TokenIssuer,
+) -> Result<&'p str, SourceRejection> {
+    let name = issuer.config().subject_param_name();
+    let subject = match params {
+        Ok(params) => params
+            .iter()
+            .find_map(|(key, value)| (key == name).then_some(value)),
+        Err(RawPathParamsRejection::InvalidUtf8InPathParam(_)) => {
+            return Err(SourceRejection::InvalidSubject);
+        }
+        Err(_) => None,
+    };
+    subject.ok_or_else(|| SourceRejection::missing_subject_param(name))
+}
+
+/// The token endpoints, wired to `issuer` in one call, as a `Router` to
+/// [`merge`](Router::merge) into the app's:
+///
+/// | route | answers like |
+/// |---|---|
+/// | `GET /source-token` | [`token_endpoint`] |
+/// | `GET /source-token/{member_id}` | [`caregiver_token_endpoint`] |
+///
+/// The caregiver route's parameter is the issuer's
+/// [`ExtractorConfig::subject_param`], so the route and the configuration
+/// cannot disagree. `U` is the app's user extractor, run with the app's own
+/// state `S`; the issuer need not be in that state (the app's other routes that
+/// extract [`SourceMember`] still take it from there). Mount the routes
+/// elsewhere with [`Router::nest`].
+///
+/// ```
+/// use axum::{Router, body::Body, extract::FromRequestParts, http::{Request, StatusCode, request::Parts}};
+/// use source_auth::axum::{ExtractorConfig, TokenIssuer, token_routes};
+/// use source_auth::{ApiKey, SourceIdentity, TokenSigner};
+/// use tower::ServiceExt;
+///
+/// struct User(&'static str);
+///
+/// impl SourceIdentity for User {
+///     fn source_member_id(&self) -> Option<&str> {
+///         Some(self.0)
+///     }
+/// }
+///
+/// impl<S: Send + Sync> FromRequestParts<S> for User {
+///     type Rejection = StatusCode;
+///
+///     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, StatusCode> {
+///         let signed_in = parts.headers.contains_key("x-demo-user");
+///         signed_in.then_some(User("mem_ada")).ok_or(StatusCode::UNAUTHORIZED)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+/// let config = ExtractorConfig::default().subject_param("patient");
+/// let issuer = TokenIssuer::new(TokenSigner::new(key), config)?;
+/// let app: Router = Router::new().merge(token_routes::<User, _>(issuer));
+///
+/// let request = Request::get("/source-token/mem_kid").header("x-demo-user", "ada");
+/// let response = app.oneshot(request.body(Body::empty())?).await?;
+/// assert_eq!(response.status(), 200);
+/// # Ok(())
+/// # }
+/// ```
+pub fn token_routes<U, S>(issuer: TokenIssuer) -> Router<S>
+where
+    U: FromRequestParts<S> + SourceIdentity + Send + 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    let caregiver_route = issuer.config().caregiver_route();
+    let for_member = issuer.clone();
+    let member = move |user: U| {
+        let member = SourceMember::sign(user, for_member.clone());
+        async move { member.map(|member| token_response(&member.token)) }
+    };
+    let caregiver = move |params: Result<RawPathParams, RawPathParamsRejection>, user: U| async move {
+        let subject = subject(&params, &issuer)?;
+        SourceCaregiver::sign(user, subject, &issuer)
+            .await
+            .map(|caregiver| token_response(&caregiver.token))
+    };
+    Router::new()
+        .route(TOKEN_PATH, get(member))
+        .route(&caregiver_route, get(caregiver))
 }
 
 /// A handler answering `{"token":"…","expires_at":<unix seconds>}` with a member

@@ -215,6 +215,11 @@ impl InvalidInput {
     pub fn status(&self) -> http::StatusCode {
         http::StatusCode::BAD_REQUEST
     }
+
+    /// The check's own error.
+    pub fn error(&self) -> &Error {
+        &self.0
+    }
 }
 
 impl From<Error> for InvalidInput {

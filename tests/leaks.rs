@@ -706,7 +706,7 @@ mod axum_extractors {
     }
 
     async fn debug_member(member: SourceMember<User>) -> String {
-        let caregiver = member.caregiver_for(PATIENT);
+        let caregiver = member.caregiver_for(PATIENT).await;
         format!("{member:?} {caregiver:?}")
     }
 

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 #[cfg(not(feature = "axum"))]
-use source_auth::actix::{ExtractorConfig, TokenIssuer};
+use source_auth::actix::{Caregiving, ExtractorConfig, TokenIssuer};
 #[cfg(feature = "axum")]
-use source_auth::axum::{ExtractorConfig, TokenIssuer};
+use source_auth::axum::{Caregiving, ExtractorConfig, TokenIssuer};
 use source_auth::{MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
 use tracing::subscriber::DefaultGuard;
 
@@ -186,7 +186,103 @@ pub async fn check_server_side_failures(app: &impl Routes) {
             .iter()
             .all(|line| line.contains("InvalidMemberId"))
     );
-    assert!(lines[3].contains("without a `{member_id}` path parameter"));
+    // Names both users of the parameter, and where its name is set.
+    for part in [
+        "without a `{member_id}` path parameter",
+        "SourceCaregiver",
+        "caregiver_token_endpoint",
+        "ExtractorConfig::subject_param",
+    ] {
+        assert!(lines[3].contains(part), "{}", lines[3]);
+    }
+}
+
+/// The token endpoints wired in one call from an issuer with [`configuration`]
+/// (the subject in `{patient}`): `send` sends a GET as ada to an app with only
+/// those routes, plus `/whoami` (`SourceMember<DemoUser>`) where the framework
+/// shares the issuer with the app's other routes.
+pub async fn check_one_call_wiring<F, Fut>(send: F)
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let member = send("/source-token").await;
+    assert_eq!(member.cache_control, "no-store");
+    let claims = member.token_endpoint_claims();
+    assert_ada_herself(&claims);
+    assert_eq!(
+        (claims.exp - claims.iat, claims.scopes),
+        (900, vec!["read:profile".to_owned()])
+    );
+    // The route's parameter is the configuration's, so the caregiver route works.
+    let claims = send("/source-token/mem_kid").await.token_endpoint_claims();
+    assert_ada_cares_for_kid(&claims);
+    send("/source-token/not-a-member")
+        .await
+        .assert_source_error(400, "invalid_request_error", "invalid_member_id");
+}
+
+/// The issuer of [`check_caregiver_check`]: only `mem_ada` caring for `mem_kid`
+/// is allowed.
+pub fn restricted_issuer() -> TokenIssuer {
+    issuer().caregiver_check(|caring: Caregiving| async move {
+        // Yields first, as a database query would.
+        tokio::task::yield_now().await;
+        (caring.caregiver.as_str(), caring.member.as_str()) == ("mem_ada", "mem_kid")
+    })
+}
+
+/// Every place that signs for a caregiver asks the issuer's check first: the
+/// token endpoint (`/source-token/{member_id}`), `SourceCaregiver`
+/// (`/caregiver/{member_id}`) and `caregiver_for` (`/care-for/{subject}`); `send`
+/// sends a GET as ada to an app with [`restricted_issuer`].
+pub async fn check_caregiver_check<F, Fut>(send: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    for route in ["/source-token", "/caregiver", "/care-for"] {
+        let allowed = send(format!("{route}/mem_kid")).await;
+        assert_eq!(allowed.status, 200, "{route}: {}", allowed.body);
+        send(format!("{route}/mem_stranger"))
+            .await
+            .assert_source_error(403, "authorization_error", "caregiver_not_allowed");
+        // The other checks come first.
+        send(format!("{route}/mem_ada")).await.assert_source_error(
+            400,
+            "invalid_request_error",
+            "actor_is_subject",
+        );
+    }
+    // A member's own token asks nothing.
+    assert_ada_herself(&send("/whoami".to_owned()).await.claims());
+}
+
+/// `/parse/{id}` returns `MemberId::parse(id)?`'s `InvalidInput`, and `/fail`
+/// returns a `source_auth::Error` from signing: `send` sends a GET.
+pub async fn check_errors_answer_http<F, Fut>(send: F)
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let logs = LogCapture::start();
+    let ok = send("/parse/mem_kid").await;
+    assert_eq!((ok.status, ok.body.as_str()), (200, "mem_kid"));
+    for uri in ["/parse/patient1", "/parse/mem_a.b", "/parse/mem_"] {
+        let reply = send(uri).await;
+        reply.assert_source_error(400, "invalid_request_error", "invalid_member_id");
+        assert!(!reply.body.contains("patient1"), "echoes the input");
+    }
+    send("/fail").await.assert_generic_500();
+    let lines = logs.error_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("invalid_expiry"), "{}", lines[0]);
+}
+
+/// What `/fail` signs: a grant no signer accepts.
+pub fn failing_signature() -> Result<String, source_auth::Error> {
+    let grant = MemberGrant::member("mem_ada").ttl(std::time::Duration::from_secs(25 * 3600));
+    Ok(signer().sign(&grant)?.as_str().to_owned())
 }
 
 /// Checks an app configured with [`configuration`] (15-minute tokens granting
