@@ -237,6 +237,26 @@ impl Origin {
 /// Whether two hosts (or `host:port`s) are the same, ignoring ASCII case: exact
 /// bytes first, since request URIs are nearly always written in lowercase, and
 /// lengths before either.
+impl Origin {
+    /// Whether `target`, not this origin, is this loopback origin spelled another
+    /// way (`localhost`, `127.0.0.1`, `[::1]`) with the same scheme and port: a
+    /// request the app most likely meant for this origin.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn is_loopback_alias(&self, target: Target<'_>) -> bool {
+        let https = match target.scheme {
+            Some(scheme) if scheme.eq_ignore_ascii_case("https") => true,
+            Some(scheme) if scheme.eq_ignore_ascii_case("http") => false,
+            _ => return false,
+        };
+        https == self.https
+            && target.port.unwrap_or(default_port(https)) == self.port
+            && is_loopback(&self.host)
+            && target
+                .host
+                .is_some_and(|host| is_loopback(&host.to_ascii_lowercase()))
+    }
+}
+
 #[inline(always)]
 fn same_host(a: &str, b: &str) -> bool {
     a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))

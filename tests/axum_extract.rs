@@ -2,6 +2,7 @@
 
 mod common;
 mod extract_support;
+mod log_capture;
 mod support;
 
 use axum::body::{Body, to_bytes};

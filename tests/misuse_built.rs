@@ -4,6 +4,7 @@
 //! in a request's extensions inside a wrapper never goes out as the API key.
 
 mod common;
+mod log_capture;
 mod support;
 
 use std::sync::Arc;
@@ -11,13 +12,14 @@ use std::time::{Duration, SystemTime};
 
 use common::{api_key, clock};
 use http::Request;
+use log_capture::LogCapture;
 use source_auth::axum::{ExtractorConfig, TokenIssuer};
 use source_auth::testing::MockSource;
 use source_auth::{
     BoxError, Clock, Error, ErrorKind, MemberGrant, MemberToken, RotatingKey, SourceAuthLayer,
     TokenSigner, UserToken,
 };
-use support::{get_with, hyper_client};
+use support::{get, get_with, hyper_client};
 use tower::{Layer, ServiceExt};
 
 const PATIENT: &str = "mem_patient1";
@@ -250,4 +252,81 @@ async fn a_wrapped_credential_is_refused_on_every_path_and_layer() {
     assert_eq!(client.clone().oneshot(request).await.unwrap().status(), 200);
     let request = get_with(&url, Some(7_u32));
     assert_eq!(client.oneshot(request).await.unwrap().status(), 200);
+}
+
+/// `base_url("http://localhost:P")` and requests to `http://127.0.0.1:P`: they
+/// get no credential, as before, but the layer says so once, at WARN, naming
+/// both origins, where it used to log only at TRACE.
+#[tokio::test]
+async fn a_loopback_alias_is_warned_about_once_per_layer() {
+    let logs = LogCapture::start();
+    let source = MockSource::start().await.unwrap();
+    source.add_api_key(&api_key());
+    let port = source.base_url().rsplit(':').next().unwrap().to_owned();
+    let layer = || {
+        SourceAuthLayer::new(api_key())
+            .base_url(&format!("http://localhost:{port}"))
+            .unwrap()
+    };
+    let warnings = || {
+        logs.lines()
+            .into_iter()
+            .filter(|line| line.contains("WARN"))
+            .collect::<Vec<_>>()
+    };
+    let client = layer().layer(hyper_client());
+    // Its own origin, and other hosts and ports, say nothing.
+    let own = client
+        .clone()
+        .oneshot(get(&format!("http://LOCALHOST:{port}/v1/x")));
+    assert!(own.await.is_ok());
+    let other_port = client.clone().oneshot(get("http://127.0.0.1:9/v1/x"));
+    assert!(other_port.await.is_err(), "nothing listens on port 9");
+    let other_scheme = client
+        .clone()
+        .oneshot(get(&format!("https://127.0.0.1:{port}/v1/x")));
+    assert!(
+        other_scheme.await.is_err(),
+        "hyper-util's client speaks no TLS"
+    );
+    assert_eq!(warnings(), Vec::<String>::new());
+
+    let alias = format!("{}/v1/x", source.base_url());
+    for _ in 0..3 {
+        let response = client.clone().oneshot(get(&alias)).await.unwrap();
+        assert_eq!(
+            response.status(),
+            401,
+            "sent without a credential, as before"
+        );
+    }
+    let ipv6 = client
+        .clone()
+        .oneshot(get(&format!("http://[::1]:{port}/v1/x")));
+    let _ = ipv6.await;
+    let warned = warnings();
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    assert!(
+        warned[0].contains(&format!("http://localhost:{port}")),
+        "{}",
+        warned[0]
+    );
+    assert!(
+        warned[0].contains(&format!("http://127.0.0.1:{port}")),
+        "{}",
+        warned[0]
+    );
+
+    // Another layer warns for itself; `[::1]` is an alias too.
+    let client = layer().layer(hyper_client());
+    let _ = client
+        .oneshot(get(&format!("http://[::1]:{port}/v1/x")))
+        .await;
+    let warned = warnings();
+    assert_eq!(warned.len(), 2, "{warned:#?}");
+    assert!(
+        warned[1].contains(&format!("http://[::1]:{port}")),
+        "{}",
+        warned[1]
+    );
 }

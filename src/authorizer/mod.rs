@@ -5,6 +5,7 @@
 //! [`Requested`], and then call [`Authorizer::authorize`]; nothing else builds
 //! headers, signs or caches.
 
+mod alias;
 mod entries;
 #[cfg(test)]
 mod fixture;
@@ -32,6 +33,7 @@ use crate::member::{BEARER, MemberGrant, MemberToken, Signed, TokenSigner};
 use crate::origin::{Destination, Origin, Target};
 use crate::skew::SourceClock;
 
+use alias::LoopbackAlias;
 use grants::GrantCache;
 pub(crate) use minted::RefreshPolicy;
 use minted::{Clocks, Now, mark_refused};
@@ -168,6 +170,7 @@ pub(crate) struct Authorizer {
     refresh: RefreshPolicy,
     /// Tokens for per-request grants.
     grants: GrantCache,
+    loopback_alias: LoopbackAlias,
 }
 
 impl Authorizer {
@@ -220,6 +223,7 @@ impl Authorizer {
             origin_fingerprint: config.origin.fingerprint(),
             refresh: config.refresh,
             grants: GrantCache::new(config.grant_cache_capacity),
+            loopback_alias: LoopbackAlias::default(),
         }
     }
 
@@ -259,6 +263,7 @@ impl Authorizer {
                 if requested.is_some() {
                     return Err(self.not_source_origin(target)).inspect_err(events::refused);
                 }
+                self.loopback_alias.notice(&self.origin, target);
                 events::not_for_source(target);
                 return Ok(Watch::Nothing);
             }

@@ -10,20 +10,17 @@
 //! | `/caregiver/{member_id}` (GET, POST), `/caregiver/{act}/{member_id}`, `/no-param` | `SourceCaregiver<DemoUser>`, the bare token |
 //! | `/source-token`, `/source-token/{member_id}` | the token endpoints |
 
-use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use serde_json::Value;
 #[cfg(not(feature = "axum"))]
 use source_auth::actix::{Caregiving, ExtractorConfig, TokenIssuer};
 #[cfg(feature = "axum")]
 use source_auth::axum::{Caregiving, ExtractorConfig, TokenIssuer};
 use source_auth::{MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
-use tracing::subscriber::DefaultGuard;
 
 use crate::common;
 
 pub use crate::common::{NOW, clock};
+pub use crate::log_capture::LogCapture;
 
 /// The body of the demo app's own 401.
 pub const APP_401_BODY: &str = "demo app: sign in first";
@@ -454,63 +451,5 @@ pub fn assert_concurrent_claims(i: usize, reply: &Reply) {
             (claims.sub, claims.act),
             (format!("mem_kid{i}"), Some(member))
         );
-    }
-}
-
-/// A writer collecting what the tracing subscriber prints.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Collects this thread's log lines while it lives; the tests' runtimes are
-/// single-threaded, so every poll happens here.
-pub struct LogCapture {
-    captured: Captured,
-    _guard: DefaultGuard,
-}
-
-impl LogCapture {
-    pub fn start() -> Self {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        Self {
-            captured,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
-    /// The lines so far, each checked to be an error without secrets.
-    pub fn error_lines(&self) -> Vec<String> {
-        let log = self
-            .captured
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let log = String::from_utf8(log).expect("a UTF-8 log");
-        assert!(
-            !log.contains(common::SECRET) && !log.contains("eyJ"),
-            "{log}"
-        );
-        let lines: Vec<String> = log.lines().map(str::to_owned).collect();
-        assert!(lines.iter().all(|line| line.contains("ERROR")), "{log}");
-        lines
     }
 }
