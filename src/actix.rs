@@ -26,8 +26,19 @@
 //!
 //! [`token_endpoint`] and [`caregiver_token_endpoint`] answer
 //! `{"token":"…","expires_at":<unix seconds>}` with `Cache-Control: no-store`.
+//! [`configure`] mounts both and puts the issuer in the app data in one call, for
+//! `App::configure`, with the caregiver route's path parameter taken from the
+//! issuer's configuration.
 //!
-//! With the `application` feature, [`SourceApplication`] verifies the application
+// The link resolves only where the item exists.
+#![cfg_attr(
+    feature = "application",
+    doc = "With the `application` feature, [`SourceApplication`] verifies the application"
+)]
+#![cfg_attr(
+    not(feature = "application"),
+    doc = "With the `application` feature, `SourceApplication` verifies the application"
+)]
 //! token a Source frame plugin sends (see its docs).
 //!
 //! ```

@@ -25,8 +25,18 @@
 //!
 //! [`token_endpoint`] and [`caregiver_token_endpoint`] answer
 //! `{"token":"…","expires_at":<unix seconds>}` with `Cache-Control: no-store`.
+//! [`token_routes`] mounts both in one call, as a `Router` to `merge`, with the
+//! caregiver route's path parameter taken from the issuer's configuration.
 //!
-//! With the `application` feature, [`SourceApplication`] verifies the application
+// The link resolves only where the item exists.
+#![cfg_attr(
+    feature = "application",
+    doc = "With the `application` feature, [`SourceApplication`] verifies the application"
+)]
+#![cfg_attr(
+    not(feature = "application"),
+    doc = "With the `application` feature, `SourceApplication` verifies the application"
+)]
 //! token a Source frame plugin sends (see its docs).
 //!
 //! ```
@@ -335,7 +345,8 @@ fn subject<'p>(
 }
 
 /// The token endpoints, wired to `issuer` in one call, as a `Router` to
-/// [`merge`](Router::merge) into the app's:
+/// [`merge`](https://docs.rs/axum/0.8/axum/struct.Router.html#method.merge) into
+/// the app's:
 ///
 /// | route | answers like |
 /// |---|---|
@@ -347,7 +358,8 @@ fn subject<'p>(
 /// cannot disagree. `U` is the app's user extractor, run with the app's own
 /// state `S`; the issuer need not be in that state (the app's other routes that
 /// extract [`SourceMember`] still take it from there). Mount the routes
-/// elsewhere with [`Router::nest`].
+/// elsewhere with
+/// [`Router::nest`](https://docs.rs/axum/0.8/axum/struct.Router.html#method.nest).
 ///
 /// ```
 /// use axum::{Router, body::Body, extract::FromRequestParts, http::{Request, StatusCode, request::Parts}};

@@ -38,6 +38,7 @@
 //! | a `MemberGrant` or `MemberToken` | that credential | refused, `NotSourceOrigin` |
 //! | a `MemberGrant` or `MemberToken` and its own `Authorization` or user info | refused, `ConflictingCredentials` | refused, `NotSourceOrigin` |
 //! | both a `MemberGrant` and a `MemberToken` | refused, `ConflictingCredentials` | refused, `ConflictingCredentials` |
+//! | an `Arc`, `Box` or `Option` of either (`None` too) | refused, `WrappedCredential` | refused, `WrappedCredential` |
 //!
 //! User info counts as the caller's own credential because reqwest's
 //! `RequestBuilder` turns it into `Authorization: Basic`. Grants' tokens are
