@@ -200,7 +200,7 @@ impl std::error::Error for Error {}
 /// // A grant built from a form, checked as untrusted input.
 /// let grant = MemberGrant::member("mem_patient1").caregiver("mem_patient1");
 /// let refused = grant.validate().map_err(InvalidInput::from).unwrap_err();
-/// assert_eq!((refused.status(), refused.kind().code()), (400, "actor_is_subject"));
+/// assert_eq!((refused.status().as_u16(), refused.kind().code()), (400, "actor_is_subject"));
 /// ```
 #[derive(Debug, Clone)]
 pub struct InvalidInput(Error);
