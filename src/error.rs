@@ -249,7 +249,37 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[cfg(test)]
 mod tests {
-    use super::ErrorKind;
+    use super::{Error, ErrorKind, InvalidInput};
+
+    #[test]
+    fn an_error_tells_its_kind_and_message() {
+        let expired = Error::new(ErrorKind::Expired, "the token has expired");
+        assert!(expired.is_expired());
+        assert!(!Error::new(ErrorKind::InvalidToken, "no").is_expired());
+        assert_eq!(
+            format!("{expired:?}"),
+            r#"Error { kind: Expired, message: "the token has expired" }"#
+        );
+    }
+
+    /// Untrusted input keeps the check's error: its kind, message and source.
+    #[test]
+    fn invalid_input_wraps_the_checks_error() {
+        let input = InvalidInput::from(Error::new(ErrorKind::InvalidScope, "bad scope"));
+        assert_eq!(
+            (input.kind(), input.status().as_u16()),
+            (ErrorKind::InvalidScope, 400)
+        );
+        assert_eq!(
+            (input.to_string(), input.error().kind()),
+            ("bad scope".to_owned(), ErrorKind::InvalidScope)
+        );
+        let source = std::error::Error::source(&input).expect("the check's error");
+        assert_eq!(
+            source.downcast_ref::<Error>().map(Error::kind),
+            Some(ErrorKind::InvalidScope)
+        );
+    }
 
     /// Each code is the kind's own name in snake_case, so two kinds never share
     /// one and an answer or a dashboard reads like the docs.

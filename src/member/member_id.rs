@@ -69,3 +69,31 @@ impl FromStr for MemberId {
         Self::parse(id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parsed_id_reads_back_every_way() {
+        let id: MemberId = "mem_5QW8j1oKqQjNaPk4Hv3f".parse().unwrap();
+        assert_eq!(id.as_str(), "mem_5QW8j1oKqQjNaPk4Hv3f");
+        assert_eq!(AsRef::<str>::as_ref(&id), "mem_5QW8j1oKqQjNaPk4Hv3f");
+        assert_eq!(id.to_string(), "mem_5QW8j1oKqQjNaPk4Hv3f");
+        for bad in [
+            "",
+            "mem_",
+            "patient 1",
+            "usr_5QW8j1oKqQjNaPk4Hv3f",
+            "mem_a/b",
+        ] {
+            let err = bad.parse::<MemberId>().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidMemberId, "{bad:?}");
+            // Fixed text: the input is never echoed.
+            assert_eq!(
+                err.to_string(),
+                "The member id must be `mem_` followed by letters and digits."
+            );
+        }
+    }
+}
