@@ -28,16 +28,9 @@
 //! [`token_routes`] mounts both in one call, as a `Router` to `merge`, with the
 //! caregiver route's path parameter taken from the issuer's configuration.
 //!
-// The link resolves only where the item exists.
-#![cfg_attr(
-    feature = "application",
-    doc = "With the `application` feature, [`SourceApplication`] verifies the application"
-)]
-#![cfg_attr(
-    not(feature = "application"),
-    doc = "With the `application` feature, `SourceApplication` verifies the application"
-)]
-//! token a Source frame plugin sends (see its docs).
+// Not a link: without `application` it would dangle.
+//! With the `application` feature, this module's `SourceApplication` verifies the
+//! application token a Source frame plugin sends (see its docs).
 //!
 //! ```
 //! use axum::Router;
