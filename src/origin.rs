@@ -481,4 +481,49 @@ mod tests {
         assert_eq!(fingerprint_of("ftp://localhost/"), 0);
         assert_eq!(fingerprint_of("/v1"), 0);
     }
+
+    /// Another spelling of a loopback origin: same scheme and port, a loopback
+    /// host; nothing else is one.
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn loopback_aliases() {
+        let target = |scheme, host, port| Target {
+            scheme: Some(scheme),
+            host: Some(host),
+            port,
+        };
+        let http = origin("http://localhost:8080");
+        let https = origin("https://127.0.0.1:8443");
+        for (origin, alias) in [
+            (&http, target("http", "127.0.0.1", Some(8080))),
+            (&http, target("HTTP", "[::1]", Some(8080))),
+            (&https, target("https", "LocalHost", Some(8443))),
+            (&origin("http://[::1]"), target("http", "localhost", None)),
+            (
+                &origin("https://localhost"),
+                target("https", "127.0.0.1", None),
+            ),
+        ] {
+            assert!(origin.is_loopback_alias(alias), "{alias}");
+        }
+        for (origin, other) in [
+            (&http, target("https", "127.0.0.1", Some(8080))),
+            (&http, target("http", "127.0.0.1", Some(8081))),
+            (&http, target("http", "example.com", Some(8080))),
+            (&http, target("ftp", "127.0.0.1", Some(8080))),
+            (&https, target("http", "localhost", Some(8443))),
+            (
+                &origin("https://api.sourcehealth.com"),
+                target("https", "localhost", None),
+            ),
+        ] {
+            assert!(!origin.is_loopback_alias(other), "{other}");
+        }
+        let no_host = Target {
+            scheme: Some("http"),
+            host: None,
+            port: Some(8080),
+        };
+        assert!(!http.is_loopback_alias(no_host));
+    }
 }
