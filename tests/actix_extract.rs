@@ -380,4 +380,12 @@ async fn errors_answer_http_in_sources_shape() {
     )
     .await;
     check_errors_answer_http(|uri| send(&app, request(None, uri).to_request())).await;
+    // The statuses actix-web reads for logs and middleware agree with the answers.
+    let input = MemberId::parse("patient1").unwrap_err();
+    assert_eq!(ResponseError::status_code(&input), StatusCode::BAD_REQUEST);
+    let error = failing_signature().unwrap_err();
+    assert_eq!(
+        ResponseError::status_code(&error),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
 }
