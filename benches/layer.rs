@@ -105,6 +105,7 @@ fn member_layer() -> SourceAuthLayer {
         TokenSigner::new(key()),
         MemberGrant::member("mem_patient1").caregiver("mem_parent1"),
     )
+    .unwrap()
 }
 
 fn layers(c: &mut Criterion) {

@@ -19,10 +19,7 @@ use actix_web::dev::Payload;
 use actix_web::error::ErrorUnauthorized;
 use actix_web::http::StatusCode;
 use actix_web::{App, FromRequest, HttpRequest, HttpResponse, HttpServer, web};
-use source_auth::actix::{
-    ExtractorConfig, SourceCaregiver, SourceMember, TokenIssuer, caregiver_token_endpoint,
-    token_endpoint,
-};
+use source_auth::actix::{ExtractorConfig, SourceCaregiver, SourceMember, TokenIssuer, configure};
 use source_auth::{MemberToken, SourceAuth, SourceIdentity, TokenSigner};
 use support::{BoxError, HttpClient, LOGIN_HEADER};
 
@@ -97,13 +94,9 @@ async fn main() -> Result<(), BoxError> {
     let app_url = format!("http://{}", listener.local_addr()?);
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(issuer.clone())
+            // The issuer for every extractor of the App, and the token endpoints.
+            .configure(configure::<User>(issuer.clone()))
             .app_data(source.clone())
-            .route("/source-token", web::get().to(token_endpoint::<User>))
-            .route(
-                "/source-token/{member_id}",
-                web::get().to(caregiver_token_endpoint::<User>),
-            )
             .route("/me/record", web::get().to(my_record))
             .route("/members/{member_id}/record", web::get().to(member_record))
     })

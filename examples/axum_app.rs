@@ -21,8 +21,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use source_auth::axum::{
-    ExtractorConfig, SourceCaregiver, SourceMember, TokenIssuer, caregiver_token_endpoint,
-    token_endpoint,
+    ExtractorConfig, SourceCaregiver, SourceMember, TokenIssuer, token_routes,
 };
 use source_auth::{MemberToken, SourceAuth, SourceIdentity, TokenSigner};
 use support::{BoxError, HttpClient, LOGIN_HEADER};
@@ -99,11 +98,9 @@ async fn main() -> Result<(), BoxError> {
         source_url: mock.base_url().into(),
     };
     let app = Router::new()
-        .route("/source-token", get(token_endpoint::<User>))
-        .route(
-            "/source-token/{member_id}",
-            get(caregiver_token_endpoint::<User>),
-        )
+        // `/source-token` and `/source-token/{member_id}`, the parameter the
+        // issuer's configuration reads.
+        .merge(token_routes::<User, _>(state.issuer.clone()))
         .route("/me/record", get(my_record))
         .route("/members/{member_id}/record", get(member_record))
         .with_state(state);

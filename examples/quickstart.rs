@@ -121,7 +121,9 @@ async fn mock_cases() -> Result<(MockSource, Vec<Case>), BoxError> {
     let url = mock.base_url();
     let signer = TokenSigner::new(key.clone());
     // A member token is minted, cached and refreshed by the layer itself.
-    let as_member = |grant| SourceAuthLayer::member(signer.clone(), grant).base_url(url);
+    let as_member = |grant| {
+        SourceAuthLayer::member(signer.clone(), grant).and_then(|layer| layer.base_url(url))
+    };
     let record = format!("/v1/members/{patient}");
     let mut cases = api_key_cases(key, url)?;
     cases.extend([

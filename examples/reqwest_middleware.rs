@@ -19,7 +19,7 @@ async fn main() -> Result<(), BoxError> {
     )?;
 
     // Every request acts as one member by default, with a token refreshed before it expires.
-    let layer = SourceAuthLayer::member(TokenSigner::new(key), MemberGrant::member("mem_parent1"))
+    let layer = SourceAuthLayer::member(TokenSigner::new(key), MemberGrant::member("mem_parent1"))?
         .base_url(source.base_url())?;
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(layer)

@@ -26,9 +26,13 @@
 //!
 //! [`token_endpoint`] and [`caregiver_token_endpoint`] answer
 //! `{"token":"…","expires_at":<unix seconds>}` with `Cache-Control: no-store`.
+//! [`configure`] mounts both and puts the issuer in the app data in one call, for
+//! `App::configure`, with the caregiver route's path parameter taken from the
+//! issuer's configuration.
 //!
-//! With the `application` feature, [`SourceApplication`] verifies the application
-//! token a Source frame plugin sends (see its docs).
+// Not a link: without `application` it would dangle.
+//! With the `application` feature, this module's `SourceApplication` verifies the
+//! application token a Source frame plugin sends (see its docs).
 //!
 //! ```
 //! use std::future::{Ready, ready};
@@ -102,10 +106,12 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
+use crate::error::{Error, InvalidInput};
+use crate::error_body::{internal_error, invalid_input};
 pub use crate::extract::{
-    ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
+    Caregiving, ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
 };
-use crate::extract::{JSON, NO_STORE, token_body};
+use crate::extract::{JSON, NO_STORE, TOKEN_PATH, token_body};
 use crate::identity::SourceIdentity;
 use crate::member::{MemberToken, TokenSigner};
 
@@ -114,15 +120,70 @@ type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
 
 impl ResponseError for SourceRejection {
     fn status_code(&self) -> StatusCode {
-        // actix-web has its own `StatusCode` type; every status used here exists in both.
-        StatusCode::from_u16(self.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        actix_status(self.status())
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type(JSON)
-            .body(self.body_text())
+        json_error(self.status(), self.body_text())
     }
+}
+
+/// A handler may return [`Error`] with `?`: it answers 500 in Source's error
+/// shape with a generic message, code `internal_error`, and logs the cause at
+/// ERROR. For untrusted input, return [`InvalidInput`] instead (400).
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, body) = internal_error(self);
+        json_error(status, body)
+    }
+}
+
+/// 400 in Source's error shape, with the kind's [`code`](crate::ErrorKind::code):
+///
+/// ```
+/// use actix_web::{App, test, web};
+/// use source_auth::{InvalidInput, MemberId};
+///
+/// async fn chart(id: web::Path<String>) -> Result<String, InvalidInput> {
+///     let member = MemberId::parse(&id)?;
+///     Ok(format!("chart of {member}"))
+/// }
+///
+/// # #[actix_web::main]
+/// # async fn main() {
+/// let app = test::init_service(App::new().route("/charts/{id}", web::get().to(chart))).await;
+/// let request = test::TestRequest::get().uri("/charts/patient1").to_request();
+/// let response = test::call_service(&app, request).await;
+/// assert_eq!(response.status(), 400);
+/// let body: serde_json::Value = test::read_body_json(response).await;
+/// assert_eq!(body["code"], "invalid_member_id");
+/// # }
+/// ```
+impl ResponseError for InvalidInput {
+    fn status_code(&self) -> StatusCode {
+        actix_status(self.status())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, body) = invalid_input(self);
+        json_error(status, body)
+    }
+}
+
+/// actix-web has its own `StatusCode` type; every status used here exists in both.
+fn actix_status(status: http::StatusCode) -> StatusCode {
+    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A JSON error body with its status.
+fn json_error(status: http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(actix_status(status))
+        .content_type(JSON)
+        .body(body)
 }
 
 /// `T` from the app data, registered either bare or as `web::Data<T>`.
@@ -153,25 +214,6 @@ fn issuer(req: &HttpRequest) -> Result<TokenIssuer, SourceRejection> {
     })
 }
 
-/// Runs the app's user extractor `U`, whose error passes through, then `finish`
-/// with the user and the request.
-fn after_user<U, T>(
-    req: &HttpRequest,
-    payload: &mut Payload,
-    finish: fn(U, &HttpRequest) -> Result<T, SourceRejection>,
-) -> Extraction<T>
-where
-    U: FromRequest + 'static,
-    T: 'static,
-{
-    let user = U::from_request(req, payload);
-    let req = req.clone();
-    Box::pin(async move {
-        let user = user.await.map_err(Into::into)?;
-        Ok(finish(user, &req)?)
-    })
-}
-
 impl<U> FromRequest for SourceMember<U>
 where
     U: FromRequest + SourceIdentity + 'static,
@@ -180,7 +222,13 @@ where
     type Future = Extraction<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        after_user(req, payload, |user, req| Self::sign(user, issuer(req)?))
+        let user = U::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            // The app's error passes through unchanged.
+            let user = user.await.map_err(Into::into)?;
+            Ok(Self::sign(user, issuer(&req)?)?)
+        })
     }
 }
 
@@ -192,15 +240,95 @@ where
     type Future = Extraction<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        after_user(req, payload, |user, req| {
-            let issuer = issuer(req)?;
+        let user = U::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let user = user.await.map_err(Into::into)?;
+            let issuer = issuer(&req)?;
             let name = issuer.config().subject_param_name();
             let subject = req
                 .match_info()
                 .get(name)
                 .ok_or_else(|| SourceRejection::missing_subject_param(name))?;
-            Self::sign(user, subject, &issuer)
+            Ok(Self::sign(user, subject, &issuer).await?)
         })
+    }
+}
+
+/// The issuer and the token endpoints, wired in one call for
+/// [`App::configure`](actix_web::App::configure):
+///
+/// | route | answers like |
+/// |---|---|
+/// | `GET /source-token` | [`token_endpoint`] |
+/// | `GET /source-token/{member_id}` | [`caregiver_token_endpoint`] |
+///
+/// The caregiver route's parameter is the issuer's
+/// [`ExtractorConfig::subject_param`], so the route and the configuration
+/// cannot disagree. The issuer goes into the app data of the whole `App`, so
+/// [`SourceMember`] and [`SourceCaregiver`] on the app's other routes find it
+/// too. Mount the endpoints elsewhere with
+/// `web::scope("/api").configure(configure::<User>(issuer))`.
+///
+/// ```
+/// use std::future::{Ready, ready};
+///
+/// use actix_web::{App, FromRequest, HttpRequest, dev::Payload, test, web};
+/// use source_auth::actix::{ExtractorConfig, SourceMember, TokenIssuer, configure};
+/// use source_auth::{ApiKey, SourceIdentity, TokenSigner};
+///
+/// struct User(&'static str);
+///
+/// impl SourceIdentity for User {
+///     fn source_member_id(&self) -> Option<&str> {
+///         Some(self.0)
+///     }
+/// }
+///
+/// impl FromRequest for User {
+///     type Error = actix_web::Error;
+///     type Future = Ready<Result<Self, Self::Error>>;
+///
+///     fn from_request(_: &HttpRequest, _: &mut Payload) -> Self::Future {
+///         ready(Ok(User("mem_ada")))
+///     }
+/// }
+///
+/// async fn whoami(member: SourceMember<User>) -> String {
+///     member.token.claims().sub.clone()
+/// }
+///
+/// # #[actix_web::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+/// let issuer = TokenIssuer::new(TokenSigner::new(key), ExtractorConfig::default())?;
+/// let app = test::init_service(
+///     App::new()
+///         .configure(configure::<User>(issuer))
+///         .route("/whoami", web::get().to(whoami)),
+/// )
+/// .await;
+///
+/// let request = test::TestRequest::get().uri("/source-token/mem_kid").to_request();
+/// assert_eq!(test::call_service(&app, request).await.status(), 200);
+/// let request = test::TestRequest::get().uri("/whoami").to_request();
+/// assert_eq!(test::call_and_read_body(&app, request).await, "mem_ada");
+/// # Ok(())
+/// # }
+/// ```
+pub fn configure<U>(issuer: TokenIssuer) -> impl FnOnce(&mut web::ServiceConfig)
+where
+    U: FromRequest + SourceIdentity + 'static,
+{
+    move |config| {
+        let caregiver_route = issuer.config().caregiver_route();
+        config
+            .app_data(issuer)
+            .route(TOKEN_PATH, web::get().to(token_endpoint::<U>))
+            .route(
+                &caregiver_route,
+                web::get().to(caregiver_token_endpoint::<U>),
+            );
     }
 }
 
@@ -288,9 +416,7 @@ mod application {
 
     impl ResponseError for ApplicationRejection {
         fn status_code(&self) -> StatusCode {
-            // actix-web has its own `StatusCode` type; every status used here exists in both.
-            StatusCode::from_u16(self.status().as_u16())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            super::actix_status(self.status())
         }
 
         fn error_response(&self) -> HttpResponse {

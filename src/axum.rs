@@ -25,9 +25,12 @@
 //!
 //! [`token_endpoint`] and [`caregiver_token_endpoint`] answer
 //! `{"token":"…","expires_at":<unix seconds>}` with `Cache-Control: no-store`.
+//! [`token_routes`] mounts both in one call, as a `Router` to `merge`, with the
+//! caregiver route's path parameter taken from the issuer's configuration.
 //!
-//! With the `application` feature, [`SourceApplication`] verifies the application
-//! token a Source frame plugin sends (see its docs).
+// Not a link: without `application` it would dangle.
+//! With the `application` feature, this module's `SourceApplication` verifies the
+//! application token a Source frame plugin sends (see its docs).
 //!
 //! ```
 //! use axum::Router;
@@ -93,29 +96,78 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use axum::Router;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, RawPathParams};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
+use crate::error::{Error, InvalidInput};
+use crate::error_body::{internal_error, invalid_input};
 pub use crate::extract::{
-    ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
+    Caregiving, ExtractorConfig, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
 };
-use crate::extract::{JSON, NO_STORE, token_body};
+use crate::extract::{JSON, NO_STORE, TOKEN_PATH, token_body};
 use crate::identity::SourceIdentity;
 use crate::member::MemberToken;
 
 impl IntoResponse for SourceRejection {
     fn into_response(self) -> Response {
-        (
-            self.status(),
-            [(CONTENT_TYPE, HeaderValue::from_static(JSON))],
-            self.body_text(),
-        )
-            .into_response()
+        json_error(self.status(), self.body_text())
     }
+}
+
+/// A handler may return [`Error`] with `?`: it answers 500 in Source's error
+/// shape with a generic message, code `internal_error`, and logs the cause at
+/// ERROR. For untrusted input, return [`InvalidInput`] instead (400).
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, body) = internal_error(&self);
+        json_error(status, body)
+    }
+}
+
+/// 400 in Source's error shape, with the kind's [`code`](crate::ErrorKind::code):
+///
+/// ```
+/// use axum::{Router, body::Body, extract::Path, http::Request, routing::get};
+/// use source_auth::{InvalidInput, MemberId};
+/// use tower::ServiceExt;
+///
+/// async fn chart(Path(id): Path<String>) -> Result<String, InvalidInput> {
+///     let member = MemberId::parse(&id)?;
+///     Ok(format!("chart of {member}"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = Router::new().route("/charts/{id}", get(chart));
+/// let response = app.oneshot(Request::get("/charts/patient1").body(Body::empty())?).await?;
+/// assert_eq!(response.status(), 400);
+/// let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+/// let body: serde_json::Value = serde_json::from_slice(&body)?;
+/// assert_eq!(body["code"], "invalid_member_id");
+/// # Ok(())
+/// # }
+/// ```
+impl IntoResponse for InvalidInput {
+    fn into_response(self) -> Response {
+        let (status, body) = invalid_input(&self);
+        json_error(status, body)
+    }
+}
+
+/// A JSON error body with its status.
+fn json_error(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static(JSON))],
+        body,
+    )
+        .into_response()
 }
 
 /// The rejection of [`SourceMember`] and [`SourceCaregiver`]: either the app's own
@@ -244,9 +296,12 @@ where
     }
 }
 
+/// `U: Send`: the user is held while the issuer's async
+/// [`caregiver_check`](TokenIssuer::caregiver_check) runs, as a handler holds
+/// its arguments.
 impl<U, S> FromRequestParts<S> for SourceCaregiver<U>
 where
-    U: FromRequestParts<S> + SourceIdentity,
+    U: FromRequestParts<S> + SourceIdentity + Send,
     TokenIssuer: FromRef<S>,
     S: Send + Sync,
 {
@@ -260,19 +315,101 @@ where
             .await
             .map_err(ExtractRejection::User)?;
         let issuer = issuer(parts, state)?;
-        let name = issuer.config().subject_param_name();
-        let subject = match &params {
-            Ok(params) => params
-                .iter()
-                .find_map(|(key, value)| (key == name).then_some(value)),
-            Err(RawPathParamsRejection::InvalidUtf8InPathParam(_)) => {
-                return Err(SourceRejection::InvalidSubject.into());
-            }
-            Err(_) => None,
-        };
-        let subject = subject.ok_or_else(|| SourceRejection::missing_subject_param(name))?;
-        Ok(Self::sign(user, subject, &issuer)?)
+        Ok(Self::sign(user, subject(&params, &issuer)?, &issuer).await?)
     }
+}
+
+/// The cared-for member's id: the path parameter the issuer's configuration names.
+fn subject<'p>(
+    params: &'p Result<RawPathParams, RawPathParamsRejection>,
+    issuer: &TokenIssuer,
+) -> Result<&'p str, SourceRejection> {
+    let name = issuer.config().subject_param_name();
+    let subject = match params {
+        Ok(params) => params
+            .iter()
+            .find_map(|(key, value)| (key == name).then_some(value)),
+        Err(RawPathParamsRejection::InvalidUtf8InPathParam(_)) => {
+            return Err(SourceRejection::InvalidSubject);
+        }
+        Err(_) => None,
+    };
+    subject.ok_or_else(|| SourceRejection::missing_subject_param(name))
+}
+
+/// The token endpoints, wired to `issuer` in one call, as a `Router` to
+/// [`merge`](https://docs.rs/axum/0.8/axum/struct.Router.html#method.merge) into
+/// the app's:
+///
+/// | route | answers like |
+/// |---|---|
+/// | `GET /source-token` | [`token_endpoint`] |
+/// | `GET /source-token/{member_id}` | [`caregiver_token_endpoint`] |
+///
+/// The caregiver route's parameter is the issuer's
+/// [`ExtractorConfig::subject_param`], so the route and the configuration
+/// cannot disagree. `U` is the app's user extractor, run with the app's own
+/// state `S`; the issuer need not be in that state (the app's other routes that
+/// extract [`SourceMember`] still take it from there). Mount the routes
+/// elsewhere with
+/// [`Router::nest`](https://docs.rs/axum/0.8/axum/struct.Router.html#method.nest).
+///
+/// ```
+/// use axum::{Router, body::Body, extract::FromRequestParts, http::{Request, StatusCode, request::Parts}};
+/// use source_auth::axum::{ExtractorConfig, TokenIssuer, token_routes};
+/// use source_auth::{ApiKey, SourceIdentity, TokenSigner};
+/// use tower::ServiceExt;
+///
+/// struct User(&'static str);
+///
+/// impl SourceIdentity for User {
+///     fn source_member_id(&self) -> Option<&str> {
+///         Some(self.0)
+///     }
+/// }
+///
+/// impl<S: Send + Sync> FromRequestParts<S> for User {
+///     type Rejection = StatusCode;
+///
+///     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, StatusCode> {
+///         let signed_in = parts.headers.contains_key("x-demo-user");
+///         signed_in.then_some(User("mem_ada")).ok_or(StatusCode::UNAUTHORIZED)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+/// let config = ExtractorConfig::default().subject_param("patient");
+/// let issuer = TokenIssuer::new(TokenSigner::new(key), config)?;
+/// let app: Router = Router::new().merge(token_routes::<User, _>(issuer));
+///
+/// let request = Request::get("/source-token/mem_kid").header("x-demo-user", "ada");
+/// let response = app.oneshot(request.body(Body::empty())?).await?;
+/// assert_eq!(response.status(), 200);
+/// # Ok(())
+/// # }
+/// ```
+pub fn token_routes<U, S>(issuer: TokenIssuer) -> Router<S>
+where
+    U: FromRequestParts<S> + SourceIdentity + Send + 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    let caregiver_route = issuer.config().caregiver_route();
+    let for_member = issuer.clone();
+    let member = move |user: U| {
+        let member = SourceMember::sign(user, for_member.clone());
+        async move { member.map(|member| token_response(&member.token)) }
+    };
+    let caregiver = move |params: Result<RawPathParams, RawPathParamsRejection>, user: U| async move {
+        let subject = subject(&params, &issuer)?;
+        SourceCaregiver::sign(user, subject, &issuer)
+            .await
+            .map(|caregiver| token_response(&caregiver.token))
+    };
+    Router::new()
+        .route(TOKEN_PATH, get(member))
+        .route(&caregiver_route, get(caregiver))
 }
 
 /// A handler answering `{"token":"…","expires_at":<unix seconds>}` with a member
@@ -308,7 +445,7 @@ pub use application::{ApplicationRejection, SourceApplication};
 mod application {
     use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
     use axum::http::HeaderValue;
-    use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+    use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
     use axum::http::request::Parts;
     use axum::response::{IntoResponse, Response};
 
@@ -358,16 +495,10 @@ mod application {
 
     use crate::application::ApplicationVerifier;
     pub use crate::application::extract::ApplicationRejection;
-    use crate::extract::JSON;
 
     impl IntoResponse for ApplicationRejection {
         fn into_response(self) -> Response {
-            let mut response = (
-                self.status(),
-                [(CONTENT_TYPE, HeaderValue::from_static(JSON))],
-                self.body_text(),
-            )
-                .into_response();
+            let mut response = super::json_error(self.status(), self.body_text());
             if let Some(challenge) = self.www_authenticate() {
                 response
                     .headers_mut()

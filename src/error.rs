@@ -96,14 +96,28 @@ pub enum ErrorKind {
     /// A status given to `MockSource` that Source could not answer with a body:
     /// only 200 to 599 are accepted, except 204 and 304.
     InvalidStatus,
+    /// A request's extensions hold a `MemberGrant` or `MemberToken` inside an
+    /// `Arc`, a `Box` or an `Option` (`None` included), which the layer does not
+    /// read as a credential; the message names the wrapper. Insert the bare type.
+    /// The request is not sent.
+    WrappedCredential,
 }
 
 impl ErrorKind {
-    /// The kind as a metric label: stable, snake_case, and the same for every
-    /// error of the kind, so a label never carries a message, an id or a token.
-    /// MockSource's control API answers with it as the error `code`.
-    #[cfg(any(feature = "metrics", feature = "test-util"))]
-    pub(crate) fn as_label(self) -> &'static str {
+    /// The kind's stable code: its name in snake_case (`InvalidMemberId` is
+    /// `invalid_member_id`), the same for every error of the kind, so it never
+    /// carries a message, an id or a token. It is the `code` of the HTTP answers
+    /// the `axum` and `actix-web` features give an [`Error`], and the `kind`
+    /// label of the `metrics` feature's refusal counter. Codes never change
+    /// once released; a new kind brings a new code.
+    ///
+    /// ```
+    /// use source_auth::{ErrorKind, MemberId};
+    ///
+    /// let err = MemberId::parse("patient 1").unwrap_err();
+    /// assert_eq!(err.kind().code(), "invalid_member_id");
+    /// ```
+    pub fn code(self) -> &'static str {
         match self {
             Self::InvalidApiKey => "invalid_api_key",
             Self::MissingEnvironment => "missing_environment",
@@ -135,6 +149,7 @@ impl ErrorKind {
             Self::SignerNotRotating => "signer_not_rotating",
             Self::ClockNotLearned => "clock_not_learned",
             Self::InvalidStatus => "invalid_status",
+            Self::WrappedCredential => "wrapped_credential",
         }
     }
 }
@@ -184,6 +199,64 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Untrusted input that a check of this crate refused, such as
+/// [`MemberId::parse`](crate::MemberId::parse) of a path segment: the client's
+/// fault, not the server's.
+///
+/// With the `axum` or `actix-web` feature a handler returns it as it is
+/// (`IntoResponse`, `ResponseError`) to answer 400 in Source's error shape,
+/// `{"object":"error","type":"invalid_request_error","code":…,"message":…}`, with
+/// the kind's [`code`](ErrorKind::code) and the error's message, which never
+/// holds a secret, a token, claims or the input itself. An [`Error`] returned
+/// from a handler answers 500 instead: a failure of the server's own
+/// configuration or data. Any check's [`Error`] becomes one with `From`.
+///
+/// ```
+/// use source_auth::{ErrorKind, InvalidInput, MemberGrant};
+///
+/// // A grant built from a form, checked as untrusted input.
+/// let grant = MemberGrant::member("mem_patient1").caregiver("mem_patient1");
+/// let refused = grant.validate().map_err(InvalidInput::from).unwrap_err();
+/// assert_eq!((refused.status().as_u16(), refused.kind().code()), (400, "actor_is_subject"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct InvalidInput(Error);
+
+impl InvalidInput {
+    /// What was wrong with the input.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The status of the answer: always 400 Bad Request.
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::BAD_REQUEST
+    }
+
+    /// The check's own error.
+    pub fn error(&self) -> &Error {
+        &self.0
+    }
+}
+
+impl From<Error> for InvalidInput {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+impl fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for InvalidInput {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -191,14 +264,44 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// failures downcast to [`Error`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-#[cfg(all(test, feature = "metrics"))]
+#[cfg(test)]
 mod tests {
-    use super::ErrorKind;
+    use super::{Error, ErrorKind, InvalidInput};
 
-    /// Each label is the kind's own name in snake_case, so two kinds never share
-    /// one and a dashboard reads like the docs.
     #[test]
-    fn labels_are_the_kinds_names_in_snake_case() {
+    fn an_error_tells_its_kind_and_message() {
+        let expired = Error::new(ErrorKind::Expired, "the token has expired");
+        assert!(expired.is_expired());
+        assert!(!Error::new(ErrorKind::InvalidToken, "no").is_expired());
+        assert_eq!(
+            format!("{expired:?}"),
+            r#"Error { kind: Expired, message: "the token has expired" }"#
+        );
+    }
+
+    /// Untrusted input keeps the check's error: its kind, message and source.
+    #[test]
+    fn invalid_input_wraps_the_checks_error() {
+        let input = InvalidInput::from(Error::new(ErrorKind::InvalidScope, "bad scope"));
+        assert_eq!(
+            (input.kind(), input.status().as_u16()),
+            (ErrorKind::InvalidScope, 400)
+        );
+        assert_eq!(
+            (input.to_string(), input.error().kind()),
+            ("bad scope".to_owned(), ErrorKind::InvalidScope)
+        );
+        let source = std::error::Error::source(&input).expect("the check's error");
+        assert_eq!(
+            source.downcast_ref::<Error>().map(Error::kind),
+            Some(ErrorKind::InvalidScope)
+        );
+    }
+
+    /// Each code is the kind's own name in snake_case, so two kinds never share
+    /// one and an answer or a dashboard reads like the docs.
+    #[test]
+    fn codes_are_the_kinds_names_in_snake_case() {
         for kind in [
             ErrorKind::InvalidApiKey,
             ErrorKind::MissingEnvironment,
@@ -230,8 +333,9 @@ mod tests {
             ErrorKind::SignerNotRotating,
             ErrorKind::ClockNotLearned,
             ErrorKind::InvalidStatus,
+            ErrorKind::WrappedCredential,
         ] {
-            assert_eq!(kind.as_label(), snake_case(&format!("{kind:?}")));
+            assert_eq!(kind.code(), snake_case(&format!("{kind:?}")));
         }
     }
 

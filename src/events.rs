@@ -88,7 +88,7 @@ pub(crate) fn refused(error: &Error) {
     #[cfg(feature = "metrics")]
     metrics::counter!(
         "source_auth_requests_refused_total",
-        "kind" => error.kind().as_label()
+        "kind" => error.kind().code()
     )
     .increment(1);
     #[cfg(feature = "tracing")]
@@ -108,6 +108,20 @@ pub(crate) fn not_for_source(target: Target<'_>) {
     );
     #[cfg(not(feature = "tracing"))]
     let _ = target;
+}
+
+/// A request went to `target`, `origin` (a loopback host) spelled another way,
+/// and so got no credential; reported once per layer.
+#[cfg(feature = "tracing")]
+pub(crate) fn loopback_alias(origin: &Origin, target: Target<'_>) {
+    tracing::warn!(
+        origin = %origin.describe(),
+        target = %target,
+        "source-auth sends credentials to {}, and a request went to {target}: the same \
+         loopback host spelled another way, so it got no credential; build request URLs \
+         from `layer.origin()`, or give `base_url` the spelling the app calls",
+        origin.describe()
+    );
 }
 
 /// A request to Source kept the `Authorization` header its caller set.

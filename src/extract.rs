@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,15 +20,25 @@ use crate::error_body::SourceErrorBody;
 
 use crate::clock::unix_seconds;
 use crate::error::{Error, ErrorKind};
-use crate::id::is_source_id;
 use crate::identity::SourceIdentity;
-use crate::member::{MAX_TOKEN_LIFETIME, MemberGrant, MemberToken, TokenSigner, validate_scopes};
+use crate::member::{
+    MAX_TOKEN_LIFETIME, MemberGrant, MemberId, MemberToken, TokenSigner, validate_scopes,
+};
 
 /// The shortest TTL: `exp` has whole seconds, so a shorter one could equal `iat`.
 const MIN_TTL: Duration = Duration::from_secs(1);
 
+/// A well-formed member id, signed for once by [`TokenIssuer::new`] to check the
+/// signer and the configuration together.
+const PROBE_MEMBER: &str = "mem_0";
+
 /// The path parameter that names the cared-for member unless configured otherwise.
 const DEFAULT_SUBJECT_PARAM: &str = "member_id";
+
+/// Where `configure` (actix-web) and `token_routes` (axum) mount the token
+/// endpoints: this path for the member's token, and below it, in the path
+/// parameter [`ExtractorConfig::subject_param`] names, the caregiver's.
+pub(crate) const TOKEN_PATH: &str = "/source-token";
 
 /// The value of `Cache-Control` on token responses: a token must not be cached.
 pub(crate) const NO_STORE: &str = "no-store";
@@ -83,7 +95,10 @@ impl ExtractorConfig {
         self.scopes.as_deref().unwrap_or_default()
     }
 
-    /// The path parameter holding the cared-for member's id (default `member_id`).
+    /// The path parameter holding the cared-for member's id (default
+    /// `member_id`): letters, digits and `_`, not starting with a digit, checked
+    /// by [`TokenIssuer::new`]. The one-call wiring (`configure`, `token_routes`)
+    /// mounts the caregiver endpoint at `/source-token/{<this name>}`.
     pub fn subject_param(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.subject_param = name.into();
         self
@@ -91,6 +106,12 @@ impl ExtractorConfig {
 
     pub(crate) fn subject_param_name(&self) -> &str {
         &self.subject_param
+    }
+
+    /// The caregiver token endpoint's route, with the subject parameter this
+    /// configuration reads, so that the two cannot disagree.
+    pub(crate) fn caregiver_route(&self) -> String {
+        format!("{TOKEN_PATH}/{{{}}}", self.subject_param)
     }
 
     /// Refuses what would make every extraction fail.
@@ -111,10 +132,20 @@ impl ExtractorConfig {
                  characters of visible ASCII (no spaces)",
             )
         })?;
-        if self.subject_param.is_empty() {
+        // A route pattern is built from it, so it must be a plain name.
+        let plain = self
+            .subject_param
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain
+            || !self
+                .subject_param
+                .starts_with(|c: char| !c.is_ascii_digit())
+        {
             return Err(Error::new(
                 ErrorKind::InvalidSubjectParam,
-                "ExtractorConfig's subject_param must name the route's path parameter, such as `member_id`",
+                "ExtractorConfig's subject_param must name the route's path parameter, such as \
+                 `member_id`: letters, digits and `_`, not starting with a digit",
             ));
         }
         Ok(())
@@ -154,6 +185,7 @@ impl Default for ExtractorConfig {
 /// | [`NoSourceMember`](Self::NoSourceMember) | 403 | `authorization_error` | `no_source_member` |
 /// | [`InvalidSubject`](Self::InvalidSubject) | 400 | `invalid_request_error` | `invalid_member_id` |
 /// | [`SubjectIsActor`](Self::SubjectIsActor) | 400 | `invalid_request_error` | `actor_is_subject` |
+/// | [`CaregiverNotAllowed`](Self::CaregiverNotAllowed) | 403 | `authorization_error` | `caregiver_not_allowed` |
 /// | [`Misconfigured`](Self::Misconfigured) | 500 | `api_error` | `internal_error` |
 /// | [`SigningFailed`](Self::SigningFailed) | 500 | `api_error` | `internal_error` |
 ///
@@ -168,6 +200,9 @@ pub enum SourceRejection {
     InvalidSubject,
     /// The request asks for a caregiver token for the signed-in member themself (400).
     SubjectIsActor,
+    /// The app's caregiver check ([`TokenIssuer::caregiver_check`]) refused the
+    /// signed-in user acting for the member in the request (403). Nothing was signed.
+    CaregiverNotAllowed,
     /// The extractor is not set up: no signer, or the route lacks the subject
     /// path parameter (500).
     Misconfigured,
@@ -179,7 +214,7 @@ impl SourceRejection {
     /// The HTTP status of the response.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NoSourceMember => StatusCode::FORBIDDEN,
+            Self::NoSourceMember | Self::CaregiverNotAllowed => StatusCode::FORBIDDEN,
             Self::InvalidSubject | Self::SubjectIsActor => StatusCode::BAD_REQUEST,
             Self::Misconfigured | Self::SigningFailed => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -188,7 +223,7 @@ impl SourceRejection {
     /// Source's error `type`: `authorization_error`, `invalid_request_error` or `api_error`.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::NoSourceMember => "authorization_error",
+            Self::NoSourceMember | Self::CaregiverNotAllowed => "authorization_error",
             Self::InvalidSubject | Self::SubjectIsActor => "invalid_request_error",
             Self::Misconfigured | Self::SigningFailed => "api_error",
         }
@@ -198,8 +233,9 @@ impl SourceRejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NoSourceMember => "no_source_member",
-            Self::InvalidSubject => "invalid_member_id",
-            Self::SubjectIsActor => "actor_is_subject",
+            Self::InvalidSubject => ErrorKind::InvalidMemberId.code(),
+            Self::SubjectIsActor => ErrorKind::ActorIsSubject.code(),
+            Self::CaregiverNotAllowed => "caregiver_not_allowed",
             Self::Misconfigured | Self::SigningFailed => "internal_error",
         }
     }
@@ -212,6 +248,9 @@ impl SourceRejection {
             }
             Self::SubjectIsActor => {
                 "A caregiver token must be for a member other than the signed-in user."
+            }
+            Self::CaregiverNotAllowed => {
+                "The signed-in user may not act as a caregiver for this member."
             }
             Self::Misconfigured | Self::SigningFailed => {
                 "The server could not issue a Source token."
@@ -234,7 +273,10 @@ impl SourceRejection {
     /// subject path parameter.
     pub(crate) fn missing_subject_param(name: &str) -> Self {
         Self::misconfigured(&format!(
-            "SourceCaregiver is used on a route without a `{{{name}}}` path parameter"
+            "SourceCaregiver (or caregiver_token_endpoint) is used on a route without a \
+             `{{{name}}}` path parameter; name the route's parameter in \
+             `ExtractorConfig::subject_param`, or mount the endpoints with one call \
+             (`source_auth::axum::token_routes`, `source_auth::actix::configure`)"
         ))
     }
 
@@ -282,22 +324,83 @@ impl std::error::Error for SourceRejection {}
 /// # let _ = issuer;
 /// # Ok::<(), source_auth::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenIssuer {
     signer: TokenSigner,
     config: ExtractorConfig,
+    caregiver_check: Option<CaregiverCheck>,
+}
+
+/// The app's answer to "may this user act for this member?", as a boxed future.
+type CaregiverCheck =
+    Arc<dyn Fn(Caregiving) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// Who asks to act for whom: what [`TokenIssuer::caregiver_check`] is asked
+/// before a caregiver token is signed. Each id is named by its role, so the two
+/// cannot be swapped unnoticed; both are well formed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Caregiving {
+    /// The signed-in user's own member id: the token's `act`.
+    pub caregiver: MemberId,
+    /// The member cared for, from the request: the token's `sub`.
+    pub member: MemberId,
 }
 
 impl TokenIssuer {
     /// Signs with `signer` from `config`.
     ///
-    /// Refuses a TTL under 1 second or over 24 hours
-    /// ([`ErrorKind::InvalidExpiry`]), scopes a grant may not carry
-    /// ([`ErrorKind::InvalidScope`]), and an empty subject parameter name
-    /// ([`ErrorKind::InvalidSubjectParam`]).
+    /// Refuses a TTL under 1 second or over 24 hours, or over 24 hours with the
+    /// signer's `iat_backdate` ([`ErrorKind::InvalidExpiry`]), scopes a grant may not carry
+    /// ([`ErrorKind::InvalidScope`]), and a subject parameter name that is not a
+    /// plain name ([`ErrorKind::InvalidSubjectParam`]).
     pub fn new(signer: TokenSigner, config: ExtractorConfig) -> Result<Self, Error> {
         config.validate()?;
-        Ok(Self { signer, config })
+        // What the signer adds can still refuse every token (a TTL of 24 hours
+        // with an `iat_backdate` lives longer than Source allows): sign one.
+        signer.check(&config.grant(PROBE_MEMBER, None))?;
+        Ok(Self {
+            signer,
+            config,
+            caregiver_check: None,
+        })
+    }
+
+    /// Asks `check` before every caregiver token is signed, by
+    /// [`SourceCaregiver`], `caregiver_token_endpoint` and
+    /// [`SourceMember::caregiver_for`]: when it answers `false` nothing is signed
+    /// and the request gets 403 in Source's error shape, code
+    /// `caregiver_not_allowed` ([`SourceRejection::CaregiverNotAllowed`]). It is
+    /// asked only for well-formed ids, after the other checks.
+    ///
+    /// By default every caregiver is allowed, and Source checks the relationship
+    /// when the token is used; this lets an app that knows its own relationships
+    /// refuse first. It is async, to ask the app's database; answer `false` when
+    /// that fails.
+    ///
+    /// ```
+    /// use source_auth::{ApiKey, TokenSigner};
+    /// # #[cfg(feature = "axum")]
+    /// use source_auth::axum::{Caregiving, ExtractorConfig, TokenIssuer};
+    /// # #[cfg(not(feature = "axum"))]
+    /// # use source_auth::actix::{Caregiving, ExtractorConfig, TokenIssuer};
+    ///
+    /// let key = ApiKey::new("key_0EipsUv2yRFxynHshisN", "sk_test_4eC39HqLyjWDarjtT1zdp7dc00000000")?;
+    /// let issuer = TokenIssuer::new(TokenSigner::new(key), ExtractorConfig::default())?
+    ///     .caregiver_check(|caring: Caregiving| async move {
+    ///         // The app's own records, e.g. a database query.
+    ///         caring.caregiver.as_str() == "mem_parent1" && caring.member.as_str() == "mem_patient1"
+    ///     });
+    /// # let _ = issuer;
+    /// # Ok::<(), source_auth::Error>(())
+    /// ```
+    pub fn caregiver_check<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(Caregiving) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.caregiver_check = Some(Arc::new(move |caring| Box::pin(check(caring))));
+        self
     }
 
     /// The signer.
@@ -310,30 +413,58 @@ impl TokenIssuer {
         &self.config
     }
 
-    /// Signs a token for the signed-in user `member`: a member token, or with a
-    /// `subject` a caregiver token with `member` as the actor.
-    ///
-    /// `member` comes from the app's authenticated user, never from the request;
-    /// `subject` may come from the request and is checked as untrusted input.
-    pub(crate) fn sign(
+    /// Signs a member token for the signed-in user `member`, which comes from the
+    /// app's authenticated user, never from the request.
+    pub(crate) fn sign_member(&self, member: Option<&str>) -> Result<MemberToken, SourceRejection> {
+        let member = member.ok_or(SourceRejection::NoSourceMember)?;
+        self.sign(&self.config.grant(member, None))
+    }
+
+    /// Signs a caregiver token in which the signed-in user `member` acts for
+    /// `subject`, which may come from the request and is checked as untrusted
+    /// input, then by the app's caregiver check.
+    pub(crate) async fn sign_caregiver(
         &self,
         member: Option<&str>,
-        subject: Option<&str>,
+        subject: &str,
     ) -> Result<MemberToken, SourceRejection> {
         let member = member.ok_or(SourceRejection::NoSourceMember)?;
-        let grant = match subject {
-            None => self.config.grant(member, None),
-            Some(subject) if !is_source_id(subject, "mem_") => {
-                return Err(SourceRejection::InvalidSubject);
+        let subject = MemberId::parse(subject).map_err(|_| SourceRejection::InvalidSubject)?;
+        if subject.as_str() == member {
+            return Err(SourceRejection::SubjectIsActor);
+        }
+        let grant = self.config.grant(subject.as_str(), Some(member));
+        if let Some(check) = &self.caregiver_check {
+            // The user's own id reaches the app's check only well formed.
+            let caregiver = MemberId::parse(member)
+                .map_err(|input| SourceRejection::signing_failed(input.error()))?;
+            let caring = Caregiving {
+                caregiver,
+                member: subject,
+            };
+            if !check(caring).await {
+                return Err(SourceRejection::CaregiverNotAllowed);
             }
-            Some(subject) if subject == member => return Err(SourceRejection::SubjectIsActor),
-            Some(subject) => self.config.grant(subject, Some(member)),
-        };
-        // Anything the signer refuses now is the app's data, not the request: a
-        // malformed member id (the configuration was checked when built).
+        }
+        self.sign(&grant)
+    }
+
+    /// Anything the signer refuses now is the app's data, not the request: a
+    /// malformed member id (the configuration was checked when built).
+    fn sign(&self, grant: &MemberGrant) -> Result<MemberToken, SourceRejection> {
         self.signer
-            .sign(&grant)
+            .sign(grant)
             .map_err(|err| SourceRejection::signing_failed(&err))
+    }
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("signer", &self.signer)
+            .field("config", &self.config)
+            .field("caregiver_check", &self.caregiver_check.is_some())
+            .finish()
     }
 }
 
@@ -368,7 +499,7 @@ pub struct SourceMember<U> {
 impl<U: SourceIdentity> SourceMember<U> {
     /// Signs a member token for `user`.
     pub(crate) fn sign(user: U, issuer: TokenIssuer) -> Result<Self, SourceRejection> {
-        let token = issuer.sign(user.source_member_id(), None)?;
+        let token = issuer.sign_member(user.source_member_id())?;
         Ok(Self {
             user,
             token,
@@ -382,11 +513,14 @@ impl<U> SourceMember<U> {
     /// user's member id, `sub` is `subject`.
     ///
     /// `subject` may come from the request: it is validated, and fails with
-    /// [`SourceRejection::InvalidSubject`] or [`SourceRejection::SubjectIsActor`].
-    /// Source itself checks that the two members have an active relationship.
-    pub fn caregiver_for(&self, subject: &str) -> Result<MemberToken, SourceRejection> {
+    /// [`SourceRejection::InvalidSubject`] or [`SourceRejection::SubjectIsActor`],
+    /// and then asked of the issuer's [`caregiver_check`](TokenIssuer::caregiver_check)
+    /// ([`SourceRejection::CaregiverNotAllowed`]). Source itself checks that the
+    /// two members have an active relationship.
+    pub async fn caregiver_for(&self, subject: &str) -> Result<MemberToken, SourceRejection> {
         self.issuer
-            .sign(Some(&self.token.claims().sub), Some(subject))
+            .sign_caregiver(Some(&self.token.claims().sub), subject)
+            .await
     }
 }
 
@@ -407,12 +541,14 @@ pub struct SourceCaregiver<U> {
 
 impl<U: SourceIdentity> SourceCaregiver<U> {
     /// Signs a caregiver token in which `user` acts for `subject`.
-    pub(crate) fn sign(
+    pub(crate) async fn sign(
         user: U,
         subject: &str,
         issuer: &TokenIssuer,
     ) -> Result<Self, SourceRejection> {
-        let token = issuer.sign(user.source_member_id(), Some(subject))?;
+        let token = issuer
+            .sign_caregiver(user.source_member_id(), subject)
+            .await?;
         Ok(Self { user, token })
     }
 }
@@ -435,39 +571,90 @@ mod tests {
         TokenIssuer::new(signer(), config).unwrap()
     }
 
-    #[test]
-    fn member_and_caregiver_tokens() {
+    #[tokio::test]
+    async fn member_and_caregiver_tokens() {
         let issuer = issuer(ExtractorConfig::new().scopes(["read"]));
-        let member = issuer.sign(Some("mem_ada"), None).unwrap();
+        let member = issuer.sign_member(Some("mem_ada")).unwrap();
         assert_eq!(member.claims().sub, "mem_ada");
         assert_eq!(member.claims().act, None);
         assert_eq!(member.claims().scopes, ["read"]);
         assert_eq!(member.claims().exp - member.claims().iat, 300);
 
-        let caregiver = issuer.sign(Some("mem_ada"), Some("mem_kid")).unwrap();
+        let caregiver = issuer
+            .sign_caregiver(Some("mem_ada"), "mem_kid")
+            .await
+            .unwrap();
         assert_eq!(caregiver.claims().sub, "mem_kid");
         assert_eq!(caregiver.claims().act.as_deref(), Some("mem_ada"));
     }
 
-    #[test]
-    fn rejections_in_order() {
+    #[tokio::test]
+    async fn rejections_in_order() {
         let issuer = issuer(ExtractorConfig::new());
         // A user without a member is refused before the subject is looked at.
+        let caregiver = |member, subject| issuer.sign_caregiver(member, subject);
         assert_eq!(
-            issuer.sign(None, Some("not an id")).unwrap_err(),
+            caregiver(None, "not an id").await.unwrap_err(),
             SourceRejection::NoSourceMember
         );
         assert_eq!(
-            issuer.sign(Some("mem_ada"), Some("mem_a/b")).unwrap_err(),
+            issuer.sign_member(None).unwrap_err(),
+            SourceRejection::NoSourceMember
+        );
+        assert_eq!(
+            caregiver(Some("mem_ada"), "mem_a/b").await.unwrap_err(),
             SourceRejection::InvalidSubject
         );
         assert_eq!(
-            issuer.sign(Some("mem_ada"), Some("mem_ada")).unwrap_err(),
+            caregiver(Some("mem_ada"), "mem_ada").await.unwrap_err(),
             SourceRejection::SubjectIsActor
         );
         assert_eq!(
-            issuer.sign(Some("user-7"), None).unwrap_err(),
+            issuer.sign_member(Some("user-7")).unwrap_err(),
             SourceRejection::SigningFailed
+        );
+        assert_eq!(
+            caregiver(Some("user-7"), "mem_kid").await.unwrap_err(),
+            SourceRejection::SigningFailed
+        );
+    }
+
+    /// The app's check is asked with each id in its role, only once the ids are
+    /// well formed, and its `false` signs nothing.
+    #[tokio::test]
+    async fn the_caregiver_check_is_asked_before_signing() {
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = asked.clone();
+        let issuer = issuer(ExtractorConfig::new()).caregiver_check(move |caring: Caregiving| {
+            record.lock().unwrap().push(caring.clone());
+            async move { caring.member.as_str() == "mem_kid" }
+        });
+        let token = issuer.sign_caregiver(Some("mem_ada"), "mem_kid").await;
+        assert_eq!(token.unwrap().claims().sub, "mem_kid");
+        assert_eq!(
+            issuer
+                .sign_caregiver(Some("mem_ada"), "mem_other")
+                .await
+                .unwrap_err(),
+            SourceRejection::CaregiverNotAllowed
+        );
+        for (member, subject) in [(Some("user-7"), "mem_kid"), (Some("mem_ada"), "bad id")] {
+            assert!(issuer.sign_caregiver(member, subject).await.is_err());
+        }
+        let asked = asked.lock().unwrap();
+        let pairs: Vec<_> = asked
+            .iter()
+            .map(|caring| (caring.caregiver.as_str(), caring.member.as_str()))
+            .collect();
+        assert_eq!(pairs, [("mem_ada", "mem_kid"), ("mem_ada", "mem_other")]);
+        // Member tokens never ask it.
+        assert!(issuer.sign_member(Some("mem_ada")).is_ok());
+        assert_eq!(asked.len(), 2);
+        assert!(format!("{issuer:?}").contains("caregiver_check: true"));
+        let refused = SourceRejection::CaregiverNotAllowed;
+        assert_eq!(
+            (refused.status(), refused.error_type()),
+            (StatusCode::FORBIDDEN, "authorization_error")
         );
     }
 
@@ -493,17 +680,26 @@ mod tests {
                 "{err}"
             );
         }
-        let err = refused(ExtractorConfig::new().subject_param(""));
-        assert_eq!(err.kind(), ErrorKind::InvalidSubjectParam);
+        for name in ["", "member id", "id}", "{id}", "a/b", "1st", "é"] {
+            let err = refused(ExtractorConfig::new().subject_param(name));
+            assert_eq!(err.kind(), ErrorKind::InvalidSubjectParam, "{name:?}");
+        }
+        for name in ["member_id", "patient", "_id", "p2"] {
+            let config = ExtractorConfig::new().subject_param(name);
+            assert_eq!(
+                issuer(config).config().caregiver_route(),
+                format!("/source-token/{{{name}}}")
+            );
+        }
         // The bounds themselves are accepted.
         for ttl in [24 * hour, Duration::from_secs(1)] {
             let issuer = issuer(ExtractorConfig::new().ttl(ttl));
-            let token = issuer.sign(Some("mem_ada"), None).unwrap();
+            let token = issuer.sign_member(Some("mem_ada")).unwrap();
             assert_eq!(token.claims().exp - token.claims().iat, ttl.as_secs());
         }
         let most = TokenIssuer::new(signer(), ExtractorConfig::new().scopes(vec!["s"; 32]))
             .expect("32 scopes are allowed");
-        let token = most.sign(Some("mem_ada"), None).unwrap();
+        let token = most.sign_member(Some("mem_ada")).unwrap();
         assert_eq!(token.claims().scopes.len(), 32);
     }
 
@@ -531,6 +727,10 @@ mod tests {
                 "A caregiver token must be for a member other than the signed-in user.",
             ),
             (
+                SourceRejection::CaregiverNotAllowed,
+                "The signed-in user may not act as a caregiver for this member.",
+            ),
+            (
                 SourceRejection::Misconfigured,
                 "The server could not issue a Source token.",
             ),
@@ -552,6 +752,7 @@ mod tests {
             SourceRejection::NoSourceMember,
             SourceRejection::InvalidSubject,
             SourceRejection::SubjectIsActor,
+            SourceRejection::CaregiverNotAllowed,
             SourceRejection::Misconfigured,
             SourceRejection::SigningFailed,
         ] {
@@ -570,7 +771,7 @@ mod tests {
     #[test]
     fn token_body_has_token_and_expiry() {
         let token = issuer(ExtractorConfig::new())
-            .sign(Some("mem_ada"), None)
+            .sign_member(Some("mem_ada"))
             .unwrap();
         let body: serde_json::Value = serde_json::from_str(&token_body(&token)).unwrap();
         assert_eq!(body["token"], token.as_str());

@@ -237,6 +237,26 @@ impl Origin {
 /// Whether two hosts (or `host:port`s) are the same, ignoring ASCII case: exact
 /// bytes first, since request URIs are nearly always written in lowercase, and
 /// lengths before either.
+impl Origin {
+    /// Whether `target`, not this origin, is this loopback origin spelled another
+    /// way (`localhost`, `127.0.0.1`, `[::1]`) with the same scheme and port: a
+    /// request the app most likely meant for this origin.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn is_loopback_alias(&self, target: Target<'_>) -> bool {
+        let https = match target.scheme {
+            Some(scheme) if scheme.eq_ignore_ascii_case("https") => true,
+            Some(scheme) if scheme.eq_ignore_ascii_case("http") => false,
+            _ => return false,
+        };
+        https == self.https
+            && target.port.unwrap_or(default_port(https)) == self.port
+            && is_loopback(&self.host)
+            && target
+                .host
+                .is_some_and(|host| is_loopback(&host.to_ascii_lowercase()))
+    }
+}
+
 #[inline(always)]
 fn same_host(a: &str, b: &str) -> bool {
     a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))
@@ -460,5 +480,50 @@ mod tests {
         assert_eq!(fingerprint_of("http://localhost/"), plain);
         assert_eq!(fingerprint_of("ftp://localhost/"), 0);
         assert_eq!(fingerprint_of("/v1"), 0);
+    }
+
+    /// Another spelling of a loopback origin: same scheme and port, a loopback
+    /// host; nothing else is one.
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn loopback_aliases() {
+        let target = |scheme, host, port| Target {
+            scheme: Some(scheme),
+            host: Some(host),
+            port,
+        };
+        let http = origin("http://localhost:8080");
+        let https = origin("https://127.0.0.1:8443");
+        for (origin, alias) in [
+            (&http, target("http", "127.0.0.1", Some(8080))),
+            (&http, target("HTTP", "[::1]", Some(8080))),
+            (&https, target("https", "LocalHost", Some(8443))),
+            (&origin("http://[::1]"), target("http", "localhost", None)),
+            (
+                &origin("https://localhost"),
+                target("https", "127.0.0.1", None),
+            ),
+        ] {
+            assert!(origin.is_loopback_alias(alias), "{alias}");
+        }
+        for (origin, other) in [
+            (&http, target("https", "127.0.0.1", Some(8080))),
+            (&http, target("http", "127.0.0.1", Some(8081))),
+            (&http, target("http", "example.com", Some(8080))),
+            (&http, target("ftp", "127.0.0.1", Some(8080))),
+            (&https, target("http", "localhost", Some(8443))),
+            (
+                &origin("https://api.sourcehealth.com"),
+                target("https", "localhost", None),
+            ),
+        ] {
+            assert!(!origin.is_loopback_alias(other), "{other}");
+        }
+        let no_host = Target {
+            scheme: Some("http"),
+            host: None,
+            port: Some(8080),
+        };
+        assert!(!http.is_loopback_alias(no_host));
     }
 }

@@ -689,9 +689,9 @@ impl SourceClock {
         let mut kept = self.lock();
         // Attempts are counted, not successes: a Source that sends no `Date`
         // costs no more samples than one that does.
-        let sample = kept.sample_claimed.is_none_or(|claimed| {
-            monotonic.saturating_duration_since(claimed) >= SAMPLE_PERIOD
-        });
+        let sample = kept
+            .sample_claimed
+            .is_none_or(|claimed| monotonic.saturating_duration_since(claimed) >= SAMPLE_PERIOD);
         if sample {
             kept.sample_claimed = Some(monotonic);
         }
@@ -994,7 +994,11 @@ mod tests {
         let start = Instant::now();
         let wall = at(1000, 0);
         assert!(clock.mint_times(wall, start).sample);
-        assert!(!clock.mint_times(wall, start + Duration::from_millis(999)).sample);
+        assert!(
+            !clock
+                .mint_times(wall, start + Duration::from_millis(999))
+                .sample
+        );
         assert!(clock.mint_times(wall, start + SAMPLE_PERIOD).sample);
         assert!(!clock.mint_times(wall, start + SAMPLE_PERIOD).sample);
     }

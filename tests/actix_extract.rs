@@ -2,6 +2,7 @@
 
 mod common;
 mod extract_support;
+mod log_capture;
 mod support;
 
 use std::future::{Ready, ready};
@@ -15,10 +16,11 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, FromRequest, HttpRequest, ResponseError, web};
 use extract_support::*;
-use source_auth::SourceIdentity;
 use source_auth::actix::{
-    SourceCaregiver, SourceMember, SourceRejection, caregiver_token_endpoint, token_endpoint,
+    SourceCaregiver, SourceMember, SourceRejection, caregiver_token_endpoint, configure,
+    token_endpoint,
 };
+use source_auth::{InvalidInput, MemberId, SourceIdentity};
 
 /// The app's own user, from the demo login.
 #[derive(Debug)]
@@ -65,7 +67,7 @@ async fn care_for(
     member: SourceMember<DemoUser>,
     subject: web::Path<String>,
 ) -> Result<String, SourceRejection> {
-    Ok(member.caregiver_for(&subject)?.as_str().to_owned())
+    Ok(member.caregiver_for(&subject).await?.as_str().to_owned())
 }
 
 async fn caregiver(caregiver: SourceCaregiver<DemoUser>) -> String {
@@ -321,4 +323,69 @@ async fn concurrent_requests_each_get_their_own_subject() {
     for (i, task) in tasks.into_iter().enumerate() {
         assert_concurrent_claims(i, &task.await.expect("the task ran"));
     }
+}
+
+async fn parse(id: web::Path<String>) -> Result<String, InvalidInput> {
+    Ok(MemberId::parse(&id)?.to_string())
+}
+
+async fn fail() -> Result<String, source_auth::Error> {
+    failing_signature()
+}
+
+/// `App::configure(configure::<User>(issuer))` wires the issuer and both token
+/// endpoints, with the caregiver route's parameter taken from the issuer's
+/// configuration, and the app's other routes find the issuer too.
+#[actix_web::test]
+async fn one_call_wires_the_issuer_and_the_token_endpoints() {
+    let app = test::init_service(
+        App::new()
+            .configure(configure::<DemoUser>(configured(configuration())))
+            .route("/whoami", web::get().to(whoami)),
+    )
+    .await;
+    check_one_call_wiring(|uri| send(&app, request(Some("ada"), uri).to_request())).await;
+    let reply = send(&app, request(Some("ada"), "/whoami").to_request()).await;
+    assert_ada_herself(&reply.claims());
+    // Under a scope too.
+    let app = test::init_service(
+        App::new().service(web::scope("/api").configure(configure::<DemoUser>(issuer()))),
+    )
+    .await;
+    let reply = send(
+        &app,
+        request(Some("ada"), "/api/source-token/mem_kid").to_request(),
+    )
+    .await;
+    assert_ada_cares_for_kid(&reply.token_endpoint_claims());
+}
+
+#[actix_web::test]
+async fn the_apps_caregiver_check_refuses_before_signing() {
+    let app = test::init_service(App::new().app_data(restricted_issuer()).configure(routes)).await;
+    check_caregiver_check(|uri| {
+        let request = request(Some("ada"), &uri).to_request();
+        let app = &app;
+        async move { send(app, request).await }
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn errors_answer_http_in_sources_shape() {
+    let app = test::init_service(
+        App::new()
+            .route("/parse/{id}", web::get().to(parse))
+            .route("/fail", web::get().to(fail)),
+    )
+    .await;
+    check_errors_answer_http(|uri| send(&app, request(None, uri).to_request())).await;
+    // The statuses actix-web reads for logs and middleware agree with the answers.
+    let input = MemberId::parse("patient1").unwrap_err();
+    assert_eq!(ResponseError::status_code(&input), StatusCode::BAD_REQUEST);
+    let error = failing_signature().unwrap_err();
+    assert_eq!(
+        ResponseError::status_code(&error),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
 }

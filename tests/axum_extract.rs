@@ -2,6 +2,7 @@
 
 mod common;
 mod extract_support;
+mod log_capture;
 mod support;
 
 use axum::body::{Body, to_bytes};
@@ -12,11 +13,11 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::{Extension, Router};
 use extract_support::*;
-use source_auth::SourceIdentity;
 use source_auth::axum::{
     ExtractRejection, SourceCaregiver, SourceMember, SourceRejection, TokenIssuer,
-    caregiver_token_endpoint, token_endpoint,
+    caregiver_token_endpoint, token_endpoint, token_routes,
 };
+use source_auth::{InvalidInput, MemberId, SourceIdentity};
 use tower::ServiceExt;
 
 /// The app's own user, from the demo login.
@@ -92,15 +93,20 @@ async fn care_for(
     member: SourceMember<DemoUser>,
     Path(subject): Path<String>,
 ) -> Result<String, SourceRejection> {
-    Ok(member.caregiver_for(&subject)?.as_str().to_owned())
+    Ok(member.caregiver_for(&subject).await?.as_str().to_owned())
 }
 
 async fn caregiver(caregiver: SourceCaregiver<DemoUser>) -> String {
     caregiver.token.as_str().to_owned()
 }
 
-/// The routes of the table in `extract_support`.
+/// The routes of the table in `extract_support`, with [`issuer`].
 fn app() -> Router {
+    routes().with_state(AppState { issuer: issuer() })
+}
+
+/// The routes of the table in `extract_support`.
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/whoami", get(whoami).post(whoami))
         .route("/maybe", get(maybe))
@@ -113,7 +119,6 @@ fn app() -> Router {
             "/source-token/{member_id}",
             get(caregiver_token_endpoint::<DemoUser>),
         )
-        .with_state(AppState { issuer: issuer() })
 }
 
 async fn send_to(app: Router, request: Request<Body>) -> Reply {
@@ -327,4 +332,61 @@ async fn concurrent_requests_each_get_their_own_subject() {
         seen += 1;
     }
     assert_eq!(seen, CONCURRENT_REQUESTS);
+}
+
+async fn parse(Path(id): Path<String>) -> Result<String, InvalidInput> {
+    Ok(MemberId::parse(&id)?.to_string())
+}
+
+async fn fail() -> Result<String, source_auth::Error> {
+    failing_signature()
+}
+
+/// The app's own state, which holds no issuer: `token_routes` brings its own.
+#[derive(Clone)]
+struct OtherState;
+
+/// `Router::merge(token_routes::<User, _>(issuer))` wires both token endpoints,
+/// with the caregiver route's parameter taken from the issuer's configuration.
+#[tokio::test]
+async fn one_call_wires_the_token_endpoints() {
+    let app = Router::new()
+        .merge(token_routes::<DemoUser, _>(configured(configuration())))
+        .with_state(OtherState);
+    check_one_call_wiring(|uri| send_to(app.clone(), request("GET", Some("ada"), uri))).await;
+    // Nested under a prefix too, and the app's own 401 passes through.
+    let app: Router = Router::new().nest("/api", token_routes::<DemoUser, _>(issuer()));
+    let reply = send_to(
+        app.clone(),
+        request("GET", Some("ada"), "/api/source-token/mem_kid"),
+    )
+    .await;
+    assert_ada_cares_for_kid(&reply.token_endpoint_claims());
+    send_to(app, request("GET", None, "/api/source-token"))
+        .await
+        .assert_app_401();
+}
+
+#[tokio::test]
+async fn the_apps_caregiver_check_refuses_before_signing() {
+    let app = routes().with_state(AppState {
+        issuer: restricted_issuer(),
+    });
+    check_caregiver_check(|uri| send_to(app.clone(), request("GET", Some("ada"), &uri))).await;
+    // The one-call routes ask it too.
+    let app: Router = token_routes::<DemoUser, _>(restricted_issuer());
+    send_to(
+        app,
+        request("GET", Some("ada"), "/source-token/mem_stranger"),
+    )
+    .await
+    .assert_source_error(403, "authorization_error", "caregiver_not_allowed");
+}
+
+#[tokio::test]
+async fn errors_answer_http_in_sources_shape() {
+    let app: Router = Router::new()
+        .route("/parse/{id}", get(parse))
+        .route("/fail", get(fail));
+    check_errors_answer_http(|uri| send_to(app.clone(), request("GET", None, uri))).await;
 }

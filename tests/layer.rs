@@ -95,7 +95,7 @@ async fn each_credential_sets_its_headers_all_sensitive() {
             None,
         ),
         (
-            SourceAuthLayer::member(signer(&clock), MemberGrant::member("mem_1")),
+            SourceAuthLayer::member(signer(&clock), MemberGrant::member("mem_1")).unwrap(),
             None,
             None,
         ),
@@ -348,6 +348,7 @@ async fn the_layers_member_token_is_refreshed_before_it_expires() {
     let clock = clock();
     let layer =
         SourceAuthLayer::member(signer(&clock), MemberGrant::member("mem_1").ttl(5 * MINUTE))
+            .unwrap()
             .refresh_margin(MINUTE);
     let first = authorization(&layer, NO_EXTENSION).await.unwrap();
     clock.advance(4 * MINUTE - Duration::from_secs(1));

@@ -276,6 +276,7 @@ async fn an_expired_token_is_never_sent() {
     // A grant whose fixed expiry has passed cannot be re-minted, and its old token is not sent.
     let fixed = MemberGrant::member("mem_2").expires_at(clock.now() + Duration::from_secs(120));
     let layer = SourceAuthLayer::member(signer, fixed)
+        .unwrap()
         .base_url(&server.base_url)
         .unwrap();
     send(&layer, get(&server.url("/v1/x"))).await.unwrap();
@@ -318,6 +319,7 @@ async fn a_thousand_concurrent_requests_at_expiry_mint_once() {
     let manual = clock();
     let signer = TokenSigner::new(api_key()).with_clock(TickingClock(manual.clone()));
     let layer = SourceAuthLayer::member(signer, MemberGrant::member("mem_1").ttl(DAY))
+        .unwrap()
         .base_url(&server.base_url)
         .unwrap();
     let client = ServiceBuilder::new().layer(layer).service(hyper_client());

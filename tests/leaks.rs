@@ -205,7 +205,7 @@ fn credentials_signing_and_their_errors_never_show_secrets() {
         SourceAuthLayer::api_key_basic(live_key()),
         SourceAuthLayer::user_token(user_token()),
         SourceAuthLayer::member_token(member.clone()),
-        SourceAuthLayer::member(signer.clone(), MemberGrant::member(PATIENT)),
+        SourceAuthLayer::member(signer.clone(), MemberGrant::member(PATIENT)).unwrap(),
         SourceAuthLayer::per_request(signer.clone()),
     ] {
         check.debug("SourceAuthLayer", &layer);
@@ -283,7 +283,7 @@ async fn the_layer_over_hyper_never_shows_secrets() {
         SourceAuthLayer::api_key_basic(live_key()),
         SourceAuthLayer::user_token(user_token().live_mode(false)),
         SourceAuthLayer::member_token(minted.clone()),
-        SourceAuthLayer::member(signer.clone(), MemberGrant::member(PATIENT)),
+        SourceAuthLayer::member(signer.clone(), MemberGrant::member(PATIENT)).unwrap(),
     ];
     let seen = Arc::new(Mutex::new(Vec::new()));
     for layer in layers {
@@ -597,7 +597,7 @@ async fn reqwest_and_its_middleware_never_show_secrets() {
     for layer in [
         SourceAuthLayer::api_key_basic(api_key()),
         SourceAuthLayer::user_token(user_token()),
-        SourceAuthLayer::member(signer.clone(), MemberGrant::member(PATIENT)),
+        SourceAuthLayer::member(signer.clone(), MemberGrant::member(PATIENT)).unwrap(),
     ] {
         let recorded = seen.clone();
         let client = reqwest::Client::new();
@@ -616,6 +616,7 @@ async fn reqwest_and_its_middleware_never_show_secrets() {
         check.show("response body", response.text().await.unwrap());
     }
     let layer = SourceAuthLayer::member(signer, MemberGrant::member(PARENT))
+        .unwrap()
         .base_url(base)
         .unwrap();
     check.debug("SourceAuthLayer as middleware", &layer);
@@ -705,7 +706,7 @@ mod axum_extractors {
     }
 
     async fn debug_member(member: SourceMember<User>) -> String {
-        let caregiver = member.caregiver_for(PATIENT);
+        let caregiver = member.caregiver_for(PATIENT).await;
         format!("{member:?} {caregiver:?}")
     }
 

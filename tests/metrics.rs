@@ -160,7 +160,7 @@ async fn the_layers_own_token_counts_a_first_mint_hits_and_a_refresh() {
     let _local = metrics::set_default_local_recorder(&recorder);
     let mut recorded = Recorded::new(&recorder);
     let clock = clock();
-    let layer = SourceAuthLayer::member(signer(&clock), MemberGrant::member("mem_1"));
+    let layer = SourceAuthLayer::member(signer(&clock), MemberGrant::member("mem_1")).unwrap();
 
     for _ in 0..3 {
         send(&layer, None).await.unwrap();
@@ -327,7 +327,7 @@ async fn a_token_source_refused_counts_as_retired() {
     let _local = metrics::set_default_local_recorder(&recorder);
     let mut recorded = Recorded::new(&recorder);
     let clock = clock();
-    let layer = SourceAuthLayer::member(signer(&clock), MemberGrant::member("mem_1"));
+    let layer = SourceAuthLayer::member(signer(&clock), MemberGrant::member("mem_1")).unwrap();
     let refuse_once = AtomicBool::new(true);
     let source = service_fn(|_: Request<()>| {
         let status = if refuse_once.swap(false, Ordering::SeqCst) {

@@ -330,6 +330,7 @@ async fn the_layers_own_token_follows_the_wall_clock_after_a_suspend() {
     let source = source().await.with_clock(clock.clone());
     let signer = TokenSigner::new(api_key()).with_clock(clock.clone());
     let client = SourceAuthLayer::member(signer, MemberGrant::member(PATIENT))
+        .unwrap()
         .base_url(source.base_url())
         .unwrap()
         .layer(hyper_client());

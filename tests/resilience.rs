@@ -315,6 +315,7 @@ async fn only_sources_own_fresh_responses_are_read() {
             TokenSigner::new(common::api_key()),
             MemberGrant::member(MEMBER),
         )
+        .unwrap()
         .with_clock(clock.clone())
     };
     let request = || support::get("https://api.sourcehealth.com/v1/members");
@@ -350,6 +351,7 @@ async fn only_sources_401_retires_a_token() {
                 TokenSigner::new(common::api_key()),
                 MemberGrant::member(MEMBER),
             )
+            .unwrap()
             .with_clock(clock.clone());
             let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
             let recorder = {
@@ -400,6 +402,7 @@ async fn an_unsampled_401_retires_a_token_only_from_source() {
             TokenSigner::new(common::api_key()),
             MemberGrant::member(MEMBER),
         )
+        .unwrap()
         .with_clock(clock.clone());
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         // Source's `Date` first, so the estimate is known; then the 401; then 200.

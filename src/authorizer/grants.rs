@@ -68,7 +68,7 @@ impl GrantCache {
                 Ok(asking.sent(&minted))
             }
             GuardResult::Guard(vacant) => {
-                let (now, times) = clocks.to_mint_at(now);
+                let (now, times) = clocks.read_to_mint_at(now);
                 let minted = asking.keep(sign(grant, times, false)?, now);
                 let sent = asking.sent(&minted);
                 entries::keep(vacant, minted);
@@ -111,7 +111,7 @@ impl GrantCache {
         if let Some(due) = &old {
             due.report_if_refused(grant, asking.now);
         }
-        let (now, times) = asking.clocks.to_mint_at(asking.now);
+        let (now, times) = asking.clocks.read_to_mint_at(asking.now);
         match (sign(grant, times, old.is_some()), old) {
             (Ok(token), _) => {
                 let minted = asking.keep(token, now);

@@ -125,15 +125,15 @@ impl<'a> Clocks<'a> {
     /// Every clock, read precisely, to mint on: the estimate first folds in any
     /// jump of the local wall clock, and the times to sign at come with it.
     pub(super) fn read_to_mint(&self) -> (Now<'a>, MintTimes) {
-        self.to_mint(self.local.now(), self.local.monotonic())
+        self.mint_reading(self.local.now(), self.local.monotonic())
     }
 
     /// [`read_to_mint`](Self::read_to_mint) at the precise reading `read` took.
-    pub(super) fn to_mint_at(&self, read: Now<'a>) -> (Now<'a>, MintTimes) {
-        self.to_mint(read.wall, read.monotonic)
+    pub(super) fn read_to_mint_at(&self, read: Now<'a>) -> (Now<'a>, MintTimes) {
+        self.mint_reading(read.wall, read.monotonic)
     }
 
-    fn to_mint(&self, wall: SystemTime, monotonic: Instant) -> (Now<'a>, MintTimes) {
+    fn mint_reading(&self, wall: SystemTime, monotonic: Instant) -> (Now<'a>, MintTimes) {
         let times = self.source.mint_times(wall, monotonic);
         let mut now = self.at(wall);
         now.monotonic = monotonic;

@@ -5,6 +5,7 @@
 //! [`Requested`], and then call [`Authorizer::authorize`]; nothing else builds
 //! headers, signs or caches.
 
+mod alias;
 mod entries;
 #[cfg(test)]
 mod fixture;
@@ -13,6 +14,7 @@ mod minted;
 mod slot;
 
 mod watch;
+mod wrapped;
 
 use std::fmt;
 use std::num::NonZeroU64;
@@ -31,6 +33,7 @@ use crate::member::{BEARER, MemberGrant, MemberToken, Signed, TokenSigner};
 use crate::origin::{Destination, Origin, Target};
 use crate::skew::{ClockProbe, MintTimes, Sample, SourceClock};
 
+use alias::LoopbackAlias;
 use grants::GrantCache;
 pub(crate) use minted::RefreshPolicy;
 use minted::{Clocks, Granted, MintIds, Refusals};
@@ -102,18 +105,26 @@ pub(crate) enum Requested<'a> {
 
 impl<'a> Requested<'a> {
     /// The `MemberToken`, `MemberGrant` or `ClockProbe` in `extensions`; two at
-    /// once are refused rather than one silently dropped.
+    /// once, or a credential in a wrapper (`Arc`, `Box`, `Option`), are refused
+    /// rather than one silently dropped.
     #[inline]
     pub(crate) fn from_extensions(extensions: &'a Extensions) -> Result<Option<Self>> {
         // An empty map (the common case) is told apart without hashing a type.
         if extensions.is_empty() {
             return Ok(None);
         }
-        match (
+        let found = (
             extensions.get::<MemberToken>(),
             extensions.get::<MemberGrant>(),
             extensions.get::<ClockProbe>(),
-        ) {
+        );
+        wrapped::refuse_wrapped(
+            extensions,
+            usize::from(found.0.is_some())
+                + usize::from(found.1.is_some())
+                + usize::from(found.2.is_some()),
+        )?;
+        match found {
             (Some(_), Some(_), _) => Err(conflicting(
                 "the request carries both a MemberToken and a MemberGrant in its extensions; give it one",
             )),
@@ -176,6 +187,7 @@ pub(crate) struct Authorizer {
     /// The tokens Source refused, and the numbers tokens are minted under.
     refusals: Refusals,
     mint_ids: MintIds,
+    loopback_alias: LoopbackAlias,
 }
 
 impl Authorizer {
@@ -237,6 +249,7 @@ impl Authorizer {
             grants: GrantCache::new(config.grant_cache_capacity),
             refusals: Refusals::default(),
             mint_ids: MintIds::new(),
+            loopback_alias: LoopbackAlias::default(),
         }
     }
 
@@ -276,6 +289,7 @@ impl Authorizer {
                 if requested.is_some() {
                     return Err(self.not_source_origin(target)).inspect_err(events::refused);
                 }
+                self.loopback_alias.notice(&self.origin, target);
                 events::not_for_source(target);
                 return Ok(Watch::Nothing);
             }

@@ -38,6 +38,7 @@
 //! | a `MemberGrant` or `MemberToken` | that credential | refused, `NotSourceOrigin` |
 //! | a `MemberGrant` or `MemberToken` and its own `Authorization` or user info | refused, `ConflictingCredentials` | refused, `NotSourceOrigin` |
 //! | both a `MemberGrant` and a `MemberToken` | refused, `ConflictingCredentials` | refused, `ConflictingCredentials` |
+//! | an `Arc`, `Box` or `Option` of either (`None` too) | refused, `WrappedCredential` | refused, `WrappedCredential` |
 //!
 //! User info counts as the caller's own credential because reqwest's
 //! `RequestBuilder` turns it into `Authorization: Basic`. Grants' tokens are
@@ -62,7 +63,8 @@
 //! A policy of your own must keep that filter: `FollowRedirectLayer::with_policy(
 //! policy::Limited::new(5))` alone sends the layer's credential (the API key, or a
 //! member token) to whatever host Source's answer redirects to. Write
-//! `policy::Limited::new(5).and::<_, _, ()>(policy::FilterCredentials::new())`.
+//! `policy::Limited::new(5).and::<_, Body, Error>(policy::FilterCredentials::new())`, naming the
+//! request body and the client's error type.
 //!
 //! **Where a response came from.** The layer reads a response only when it came
 //! from its origin. It cannot see what sits inside it, so it relies on the
@@ -87,7 +89,9 @@
 //!     .layer(SourceAuthLayer::api_key(key))
 //!     // Inside: redirects never pass the layer. Credentials never leave the origin.
 //!     .layer(FollowRedirectLayer::with_policy(
-//!         policy::Limited::new(5).and::<_, _, ()>(policy::FilterCredentials::new()),
+//!         policy::Limited::new(5).and::<_, Empty<Bytes>, hyper_util::client::legacy::Error>(
+//!             policy::FilterCredentials::new(),
+//!         ),
 //!     ))
 //!     .service(Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>());
 //! # let _ = client;
@@ -252,8 +256,21 @@ impl SourceAuthLayer {
 
     /// Mints a member token for `grant` with `signer`, caches it, and refreshes it
     /// before it expires. The signer's clock is the layer's clock.
-    pub fn member(signer: TokenSigner, grant: MemberGrant) -> Self {
-        Self::from_config(DefaultCredential::MemberGrant(grant), Some(signer))
+    ///
+    /// The grant is the layer's configuration, so it is checked here: `signer`
+    /// signs it once, and what that refuses (a malformed member or caregiver id,
+    /// the caregiver as the member, bad scopes, a TTL over 24 hours, or over 24
+    /// hours with the signer's `iat_backdate`, a fixed expiry already passed) is
+    /// refused with the error signing gives. A fixed
+    /// [`expires_at`](MemberGrant::expires_at) that passes later fails the
+    /// requests made after it with [`ErrorKind::InvalidExpiry`](crate::ErrorKind::InvalidExpiry):
+    /// give a long-lived layer a TTL instead.
+    pub fn member(signer: TokenSigner, grant: MemberGrant) -> Result<Self> {
+        signer.check(&grant)?;
+        Ok(Self::from_config(
+            DefaultCredential::MemberGrant(grant),
+            Some(signer),
+        ))
     }
 
     /// Sends only per-request credentials: every request must carry a

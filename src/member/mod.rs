@@ -22,6 +22,7 @@
 mod claims;
 mod grant;
 pub(crate) mod hs256;
+mod member_id;
 mod signer;
 mod token;
 mod verifier;
@@ -31,6 +32,7 @@ pub(crate) use grant::GrantKey;
 pub use grant::MemberGrant;
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 pub(crate) use grant::validate_scopes;
+pub use member_id::MemberId;
 pub use signer::TokenSigner;
 pub(crate) use signer::{Signed, SigningKey};
 pub(crate) use token::BEARER;

@@ -168,6 +168,22 @@ impl TokenSigner {
         self.sign_at(grant, times)
     }
 
+    /// Whether [`sign`](Self::sign) would sign `grant` now, refusing as it would:
+    /// for configuration checked when it is built. It signs, but takes nothing
+    /// from the estimate of Source's clock (no sample is claimed, no jump
+    /// folded in).
+    pub(crate) fn check(&self, grant: &MemberGrant) -> Result<()> {
+        let offset = self.source_clock.offset();
+        let now = offset.apply(self.clock.now());
+        let times = MintTimes {
+            now,
+            iat: now,
+            offset,
+            sample: false,
+        };
+        self.sign_with(grant, times, |_, _, _, _, _| ())
+    }
+
     /// [`sign`](Self::sign), at `times` read from Source's clock by the caller,
     /// who needs the same reading to schedule the token's refresh.
     pub(crate) fn sign_at(&self, grant: &MemberGrant, times: MintTimes) -> Result<MemberToken> {
@@ -179,7 +195,12 @@ impl TokenSigner {
                 exp,
                 scopes: grant.scopes_granted().to_vec(),
             };
-            MemberToken::new(authorization, claims, self.source_clock.clone(), times.sample)
+            MemberToken::new(
+                authorization,
+                claims,
+                self.source_clock.clone(),
+                times.sample,
+            )
         })
     }
 

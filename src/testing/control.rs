@@ -382,11 +382,7 @@ fn not_found() -> Refusal {
 /// The library's refusal of what a control request asked for, as a 400.
 fn refused(err: Error) -> Refusal {
     // The crate's messages never carry a secret.
-    refuse(
-        StatusCode::BAD_REQUEST,
-        err.kind().as_label(),
-        err.to_string(),
-    )
+    refuse(StatusCode::BAD_REQUEST, err.kind().code(), err.to_string())
 }
 
 fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {

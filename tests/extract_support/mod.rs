@@ -10,20 +10,17 @@
 //! | `/caregiver/{member_id}` (GET, POST), `/caregiver/{act}/{member_id}`, `/no-param` | `SourceCaregiver<DemoUser>`, the bare token |
 //! | `/source-token`, `/source-token/{member_id}` | the token endpoints |
 
-use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use serde_json::Value;
 #[cfg(not(feature = "axum"))]
-use source_auth::actix::{ExtractorConfig, TokenIssuer};
+use source_auth::actix::{Caregiving, ExtractorConfig, TokenIssuer};
 #[cfg(feature = "axum")]
-use source_auth::axum::{ExtractorConfig, TokenIssuer};
+use source_auth::axum::{Caregiving, ExtractorConfig, TokenIssuer};
 use source_auth::{MemberClaims, MemberGrant, TokenSigner, TokenVerifier};
-use tracing::subscriber::DefaultGuard;
 
 use crate::common;
 
 pub use crate::common::{NOW, clock};
+pub use crate::log_capture::LogCapture;
 
 /// The body of the demo app's own 401.
 pub const APP_401_BODY: &str = "demo app: sign in first";
@@ -186,7 +183,103 @@ pub async fn check_server_side_failures(app: &impl Routes) {
             .iter()
             .all(|line| line.contains("InvalidMemberId"))
     );
-    assert!(lines[3].contains("without a `{member_id}` path parameter"));
+    // Names both users of the parameter, and where its name is set.
+    for part in [
+        "without a `{member_id}` path parameter",
+        "SourceCaregiver",
+        "caregiver_token_endpoint",
+        "ExtractorConfig::subject_param",
+    ] {
+        assert!(lines[3].contains(part), "{}", lines[3]);
+    }
+}
+
+/// The token endpoints wired in one call from an issuer with [`configuration`]
+/// (the subject in `{patient}`): `send` sends a GET as ada to an app with only
+/// those routes, plus `/whoami` (`SourceMember<DemoUser>`) where the framework
+/// shares the issuer with the app's other routes.
+pub async fn check_one_call_wiring<F, Fut>(send: F)
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let member = send("/source-token").await;
+    assert_eq!(member.cache_control, "no-store");
+    let claims = member.token_endpoint_claims();
+    assert_ada_herself(&claims);
+    assert_eq!(
+        (claims.exp - claims.iat, claims.scopes),
+        (900, vec!["read:profile".to_owned()])
+    );
+    // The route's parameter is the configuration's, so the caregiver route works.
+    let claims = send("/source-token/mem_kid").await.token_endpoint_claims();
+    assert_ada_cares_for_kid(&claims);
+    send("/source-token/not-a-member")
+        .await
+        .assert_source_error(400, "invalid_request_error", "invalid_member_id");
+}
+
+/// The issuer of [`check_caregiver_check`]: only `mem_ada` caring for `mem_kid`
+/// is allowed.
+pub fn restricted_issuer() -> TokenIssuer {
+    issuer().caregiver_check(|caring: Caregiving| async move {
+        // Yields first, as a database query would.
+        tokio::task::yield_now().await;
+        (caring.caregiver.as_str(), caring.member.as_str()) == ("mem_ada", "mem_kid")
+    })
+}
+
+/// Every place that signs for a caregiver asks the issuer's check first: the
+/// token endpoint (`/source-token/{member_id}`), `SourceCaregiver`
+/// (`/caregiver/{member_id}`) and `caregiver_for` (`/care-for/{subject}`); `send`
+/// sends a GET as ada to an app with [`restricted_issuer`].
+pub async fn check_caregiver_check<F, Fut>(send: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    for route in ["/source-token", "/caregiver", "/care-for"] {
+        let allowed = send(format!("{route}/mem_kid")).await;
+        assert_eq!(allowed.status, 200, "{route}: {}", allowed.body);
+        send(format!("{route}/mem_stranger"))
+            .await
+            .assert_source_error(403, "authorization_error", "caregiver_not_allowed");
+        // The other checks come first.
+        send(format!("{route}/mem_ada")).await.assert_source_error(
+            400,
+            "invalid_request_error",
+            "actor_is_subject",
+        );
+    }
+    // A member's own token asks nothing.
+    assert_ada_herself(&send("/whoami".to_owned()).await.claims());
+}
+
+/// `/parse/{id}` returns `MemberId::parse(id)?`'s `InvalidInput`, and `/fail`
+/// returns a `source_auth::Error` from signing: `send` sends a GET.
+pub async fn check_errors_answer_http<F, Fut>(send: F)
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let logs = LogCapture::start();
+    let ok = send("/parse/mem_kid").await;
+    assert_eq!((ok.status, ok.body.as_str()), (200, "mem_kid"));
+    for uri in ["/parse/patient1", "/parse/mem_a.b", "/parse/mem_"] {
+        let reply = send(uri).await;
+        reply.assert_source_error(400, "invalid_request_error", "invalid_member_id");
+        assert!(!reply.body.contains("patient1"), "echoes the input");
+    }
+    send("/fail").await.assert_generic_500();
+    let lines = logs.error_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("invalid_expiry"), "{}", lines[0]);
+}
+
+/// What `/fail` signs: a grant no signer accepts.
+pub fn failing_signature() -> Result<String, source_auth::Error> {
+    let grant = MemberGrant::member("mem_ada").ttl(std::time::Duration::from_secs(25 * 3600));
+    Ok(signer().sign(&grant)?.as_str().to_owned())
 }
 
 /// Checks an app configured with [`configuration`] (15-minute tokens granting
@@ -358,63 +451,5 @@ pub fn assert_concurrent_claims(i: usize, reply: &Reply) {
             (claims.sub, claims.act),
             (format!("mem_kid{i}"), Some(member))
         );
-    }
-}
-
-/// A writer collecting what the tracing subscriber prints.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Collects this thread's log lines while it lives; the tests' runtimes are
-/// single-threaded, so every poll happens here.
-pub struct LogCapture {
-    captured: Captured,
-    _guard: DefaultGuard,
-}
-
-impl LogCapture {
-    pub fn start() -> Self {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        Self {
-            captured,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
-    /// The lines so far, each checked to be an error without secrets.
-    pub fn error_lines(&self) -> Vec<String> {
-        let log = self
-            .captured
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let log = String::from_utf8(log).expect("a UTF-8 log");
-        assert!(
-            !log.contains(common::SECRET) && !log.contains("eyJ"),
-            "{log}"
-        );
-        let lines: Vec<String> = log.lines().map(str::to_owned).collect();
-        assert!(lines.iter().all(|line| line.contains("ERROR")), "{log}");
-        lines
     }
 }
