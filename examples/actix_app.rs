@@ -85,11 +85,14 @@ async fn main() -> Result<(), BoxError> {
     let key = support::api_key()?;
     let mock = support::start_mock_source(&key).await?;
 
-    let issuer = TokenIssuer::new(TokenSigner::new(key.clone()), ExtractorConfig::default())?;
+    // One signer for the extractors and the client: one estimate of Source's
+    // clock, which the client learns at start-up and from Source's answers.
+    let signer = TokenSigner::new(key.clone());
     let source = web::Data::new(Source {
-        client: support::source_client(key.clone(), mock.base_url())?,
+        client: support::source_client(signer.clone(), mock.base_url()).await?,
         url: mock.base_url().to_owned(),
     });
+    let issuer = TokenIssuer::new(signer, ExtractorConfig::default())?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let app_url = format!("http://{}", listener.local_addr()?);
     let server = HttpServer::new(move || {

@@ -92,9 +92,12 @@ async fn main() -> Result<(), BoxError> {
     let key = support::api_key()?;
     let mock = support::start_mock_source(&key).await?;
 
+    // One signer for the extractors and the client: one estimate of Source's
+    // clock, which the client learns at start-up and from Source's answers.
+    let signer = TokenSigner::new(key.clone());
     let state = AppState {
-        issuer: TokenIssuer::new(TokenSigner::new(key.clone()), ExtractorConfig::default())?,
-        source: support::source_client(key.clone(), mock.base_url())?,
+        source: support::source_client(signer.clone(), mock.base_url()).await?,
+        issuer: TokenIssuer::new(signer, ExtractorConfig::default())?,
         source_url: mock.base_url().into(),
     };
     let app = Router::new()

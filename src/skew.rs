@@ -986,6 +986,22 @@ mod tests {
         assert_eq!(times.now, at(1021, 0));
     }
 
+    /// A bound is applied while both ends are within the hour, the hour itself
+    /// included, and not once either end passes it.
+    #[test]
+    fn a_bound_reaching_past_the_hour_either_way_is_beyond() {
+        let hour = i64::try_from(MAX_APPLIED_OFFSET.as_millis()).unwrap();
+        let bound = |earliest, latest| ClockBound {
+            earliest: ms(earliest),
+            latest: ms(latest),
+        };
+        assert!(!bound(hour - 1000, hour).beyond(MAX_APPLIED_OFFSET));
+        assert!(!bound(-hour, 1 - hour).beyond(MAX_APPLIED_OFFSET));
+        assert!(bound(hour - 1000, hour + 1).beyond(MAX_APPLIED_OFFSET));
+        assert!(bound(-hour - 1, 1000 - hour).beyond(MAX_APPLIED_OFFSET));
+        assert!(!bound(0, 1000).beyond(MAX_APPLIED_OFFSET));
+    }
+
     /// One token minted per period has its first response sampled: attempts,
     /// whatever the answers carry.
     #[test]

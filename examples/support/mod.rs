@@ -3,6 +3,7 @@
 //! it got. Each example file holds only the app itself.
 
 use std::error::Error;
+use std::time::Duration;
 
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
@@ -10,6 +11,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use source_auth::skew::ClockOffset;
 use source_auth::testing::{MockSource, Relationship, RelationshipStatus};
 use source_auth::{ApiKey, MemberToken, SourceAuth, SourceAuthLayer, TokenSigner, TokenVerifier};
 use tower::{Layer, ServiceExt};
@@ -50,6 +52,9 @@ pub fn api_key() -> Result<ApiKey, BoxError> {
 pub async fn start_mock_source(key: &ApiKey) -> Result<MockSource, BoxError> {
     let mock = MockSource::start().await?;
     mock.add_api_key(key);
+    // Source's clock ten minutes ahead of this host's: tokens signed on this
+    // host's clock would have expired there.
+    mock.set_clock_offset(ClockOffset::ahead(Duration::from_secs(600)));
     mock.set_relationship(
         Relationship {
             member: "mem_kid1",
@@ -63,11 +68,19 @@ pub async fn start_mock_source(key: &ApiKey) -> Result<MockSource, BoxError> {
 /// A client for Source at `base_url` that sends only the credential each request
 /// carries (`per_request`): the handlers act as members, so a request that forgot
 /// its member token is refused rather than sent with the API key.
-pub fn source_client(key: ApiKey, base_url: &str) -> Result<SourceAuth<HttpClient>, BoxError> {
-    let http = Client::builder(TokioExecutor::new()).build_http();
-    Ok(SourceAuthLayer::per_request(TokenSigner::new(key))
-        .base_url(base_url)?
-        .layer(http))
+///
+/// Built from `signer`, the extractors' signer, so that both sign on one
+/// estimate of Source's clock; and primed with one request that carries no
+/// credential, so that even the first token the extractors sign is on it.
+pub async fn source_client(
+    signer: TokenSigner,
+    base_url: &str,
+) -> Result<SourceAuth<HttpClient>, BoxError> {
+    let http: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let layer = SourceAuthLayer::per_request(signer).base_url(base_url)?;
+    let bound = layer.prime(layer.layer(http.clone())).await?;
+    println!("Source's clock is {bound} from this host's");
+    Ok(layer.layer(http))
 }
 
 /// Calls Source's `GET /v1/members/{sub}` as `token`, the request's own
