@@ -208,8 +208,9 @@ pub(crate) fn key_rotated(key_id: &str) {
 ///
 /// Unlike the INFO event, which waits for a change of a few seconds, the gauge
 /// follows every sample: the earliest end of the bound, the offset tokens are
-/// minted on. A sample is read at most once per `SAMPLE_PERIOD` (and on a 401),
-/// so setting it (and the label's allocation) stays off the per-request path.
+/// minted on. A sample is the first response to at most one token minted per
+/// `SAMPLE_PERIOD` (and a 401), so setting it (and the label's allocation) stays
+/// off the per-request path.
 #[inline]
 pub(crate) fn clock_offset_sampled(origin: &Origin, source_clock: &SourceClock) {
     #[cfg(feature = "metrics")]

@@ -104,8 +104,9 @@
 //! `http::Response<_>`; on the reqwest path, `reqwest::Response`). From those that
 //! come from its origin (after any redirect, the final one):
 //!
-//! - `Date`, one response per [`SAMPLE_PERIOD`](crate::skew::SAMPLE_PERIOD) and
-//!   every 401, teaches it Source's clock, on which it signs `iat` and `exp` and
+//! - `Date`, of the first response to a token (at most one token minted per
+//!   [`SAMPLE_PERIOD`](crate::skew::SAMPLE_PERIOD)) and of every 401, teaches it
+//!   Source's clock, on which it signs `iat` and `exp` and
 //!   judges its cached tokens ([`crate::skew`]);
 //! - a 401 retires the cached token the request carried, by id, so the next
 //!   request for that grant mints anew (within the same second, the new token is
