@@ -22,7 +22,7 @@
 //!
 //! A request is kept for a re-send only while one can be needed: before the
 //! first sample of Source's clock, after a 401 until the next good sample, and
-//! after the local clock jumped. Otherwise [`ResendOnSkew`] clones nothing.
+//! after the local clock jumped. Otherwise `ResendOnSkew` clones nothing.
 //!
 //! ```
 //! # #[cfg(feature = "retry")] {

@@ -754,7 +754,7 @@ impl FirstResponse {
 /// sends it with no credential at all and reads the `Date` of Source's answer (a
 /// 401, for most paths) into its estimate, so that the first member request
 /// already signs on Source's clock. See
-/// [`SourceAuthLayer::prime_source_clock`](crate::SourceAuthLayer::prime_source_clock)
+/// [`SourceAuthLayer::prime`](crate::SourceAuthLayer::prime)
 /// and the README's production section.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClockProbe;

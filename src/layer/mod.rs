@@ -250,7 +250,7 @@ impl SourceAuthLayer {
     }
 
     /// Sends a ready-made member token until it expires; after that requests fail
-    /// with [`ErrorKind::Expired`](crate::ErrorKind::Expired).
+    /// with [`ErrorKind::Expired`].
     pub fn member_token(token: MemberToken) -> Self {
         Self::from_config(DefaultCredential::MemberToken(token), None)
     }
@@ -264,7 +264,7 @@ impl SourceAuthLayer {
     /// hours with the signer's `iat_backdate`, a fixed expiry already passed) is
     /// refused with the error signing gives. A fixed
     /// [`expires_at`](MemberGrant::expires_at) that passes later fails the
-    /// requests made after it with [`ErrorKind::InvalidExpiry`](crate::ErrorKind::InvalidExpiry):
+    /// requests made after it with [`ErrorKind::InvalidExpiry`]:
     /// give a long-lived layer a TTL instead.
     pub fn member(signer: TokenSigner, grant: MemberGrant) -> Result<Self> {
         signer.check(&grant)?;
@@ -336,7 +336,7 @@ impl SourceAuthLayer {
     /// [`SourceClock`].
     ///
     /// A layer built from a [`RotatingKey`] refuses a signer with a fixed key
-    /// ([`ErrorKind::SignerNotRotating`](crate::ErrorKind::SignerNotRotating)): it
+    /// ([`ErrorKind::SignerNotRotating`]): it
     /// would keep signing with the old key after [`RotatingKey::rotate`]. Give it
     /// `TokenSigner::rotating(keys.clone())`.
     pub fn signer(self, signer: TokenSigner) -> Result<Self> {
