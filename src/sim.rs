@@ -22,12 +22,22 @@
 //! Checked on every request Source receives, with no leeway (MockSource allows
 //! 30 s, so it cannot be the judge):
 //!
-//! - it is signed by a key Source accepts, and for the member the request asked;
-//! - once the layer has had a good sample since Source's clock last stepped, its
-//!   token is valid on Source's clock when it arrives: `iat ≤ now < exp`.
+//! - it is signed by the key current when it was sent, and for the member the
+//!   request asked;
+//! - once the layer is informed (a sample taken since Source's clock last
+//!   stepped, and a bound that holds the true offset), its token is valid on
+//!   Source's clock when it arrives: `iat ≤ now < exp`.
 //!
-//! Checked on every answer the caller sees: once the layer has had a good sample
-//! since Source's clock last stepped, no request fails because of the clock.
+//! Checked on every answer the caller sees: no request sent while informed fails
+//! because of the clock.
+//!
+//! The limits of what it claims, as the README states them: clocks step only
+//! between requests (a step during a round trip reads as a slow response); a
+//! seed has suspends or steps back, not both (a step back and a suspend with no
+//! mint between read as a smaller step back, which no clock on the host can tell
+//! apart); an offset within 5 s of the hour the layer corrects for is not judged;
+//! and grants live at least four minutes, so that the default refresh margin
+//! outlasts the longest uplink, 30 s.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
