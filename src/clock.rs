@@ -39,6 +39,16 @@ pub trait Clock: Debug + Send + Sync + 'static {
     fn now_coarse(&self) -> SystemTime {
         self.now()
     }
+
+    /// [`monotonic`](Clock::monotonic), possibly a few milliseconds behind it
+    /// and never ahead: what the hot path of a cached member token reads to tell
+    /// that its refresh deadline, whole seconds away, has come.
+    /// [`monotonic`](Clock::monotonic) unless overridden; [`SystemClock`] reads
+    /// the kernel's coarse clock on Linux, which costs a fraction of a precise
+    /// read.
+    fn monotonic_coarse(&self) -> Instant {
+        self.monotonic()
+    }
 }
 
 /// The operating system's clock; the default everywhere.
@@ -64,6 +74,33 @@ impl Clock for SystemClock {
             return UNIX_EPOCH;
         };
         UNIX_EPOCH + Duration::new(seconds, nanos)
+    }
+
+    /// `CLOCK_MONOTONIC_COARSE` on Linux and Android, on [`Instant`]'s timeline:
+    /// the time at the last scheduler tick, read without the hardware counter.
+    /// Elsewhere the precise clock.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn monotonic_coarse(&self) -> Instant {
+        use rustix::time::{ClockId, Timespec, clock_gettime};
+        use std::sync::LazyLock;
+        fn elapsed(time: Timespec) -> Duration {
+            Duration::new(
+                u64::try_from(time.tv_sec).unwrap_or_default(),
+                u32::try_from(time.tv_nsec).unwrap_or_default(),
+            )
+        }
+        // An `Instant`, and the monotonic clock read just after it: an instant
+        // placed from it is never later than the reading it stands for.
+        static ANCHOR: LazyLock<(Instant, Duration)> = LazyLock::new(|| {
+            let instant = Instant::now();
+            (instant, elapsed(clock_gettime(ClockId::Monotonic)))
+        });
+        let (instant, anchor) = *ANCHOR;
+        let coarse = elapsed(clock_gettime(ClockId::MonotonicCoarse));
+        match coarse.checked_sub(anchor) {
+            Some(since) => instant + since,
+            None => instant.checked_sub(anchor - coarse).unwrap_or(instant),
+        }
     }
 }
 
@@ -186,10 +223,26 @@ mod tests {
         }
     }
 
+    /// Placed on `Instant`'s timeline, the coarse monotonic reading is never
+    /// ahead of the precise one, and a tick behind it at most.
     #[test]
-    fn a_manual_clocks_coarse_reading_is_its_time() {
+    fn the_system_clocks_coarse_monotonic_reading_is_close_behind_the_precise_one() {
+        for _ in 0..100 {
+            let before = SystemClock.monotonic();
+            let coarse = SystemClock.monotonic_coarse();
+            let after = SystemClock.monotonic();
+            assert!(coarse <= after, "{coarse:?} after {after:?}");
+            let lag = before.saturating_duration_since(coarse);
+            assert!(lag < Duration::from_millis(50), "{lag:?}");
+        }
+    }
+
+    #[test]
+    fn a_manual_clocks_coarse_readings_are_its_time() {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
         clock.set(clock.now() + Duration::from_secs(600));
+        clock.advance(Duration::from_secs(5));
         assert_eq!(clock.now_coarse(), clock.now());
+        assert_eq!(clock.monotonic_coarse(), clock.monotonic());
     }
 }

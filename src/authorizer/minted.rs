@@ -111,15 +111,17 @@ pub(super) struct Clocks<'a> {
 impl<'a> Clocks<'a> {
     /// Every clock, read precisely: for per-request grants.
     pub(super) fn read(&self) -> Now<'a> {
-        self.at(self.local.now())
+        self.at(self.local.now(), self.local.monotonic())
     }
 
-    /// The wall clock read coarsely ([`Clock::now_coarse`]), the monotonic clock
-    /// precisely: enough for the hot path of a token refreshed well ahead of its
-    /// whole-second `exp`, at a fraction of the cost of a second precise read.
+    /// Both clocks read coarsely ([`Clock::now_coarse`],
+    /// [`Clock::monotonic_coarse`]): enough for the hot path of a token refreshed
+    /// well ahead of its whole-second `exp`, at a fraction of the cost of precise
+    /// reads. A coarse send time is never later than the real one, so a sample
+    /// taken on it is only wider.
     #[inline]
     pub(super) fn read_coarse(&self) -> Now<'a> {
-        self.at(self.local.now_coarse())
+        self.at(self.local.now_coarse(), self.local.monotonic_coarse())
     }
 
     /// Every clock, read precisely, to mint on: the estimate first folds in any
@@ -135,18 +137,16 @@ impl<'a> Clocks<'a> {
 
     fn mint_reading(&self, wall: SystemTime, monotonic: Instant) -> (Now<'a>, MintTimes) {
         let times = self.source.mint_times(wall, monotonic);
-        let mut now = self.at(wall);
-        now.monotonic = monotonic;
-        (now, times)
+        (self.at(wall, monotonic), times)
     }
 
     #[inline]
-    fn at(&self, local_wall: SystemTime) -> Now<'a> {
+    fn at(&self, local_wall: SystemTime, monotonic: Instant) -> Now<'a> {
         let bound = self.source.bound();
         Now {
             wall: local_wall,
             latest: bound.latest().apply(local_wall),
-            monotonic: self.local.monotonic(),
+            monotonic,
             offset: bound.earliest(),
             key_generation: self.key_generation,
             clock_epoch: self.source.epoch(),

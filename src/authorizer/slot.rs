@@ -1,6 +1,7 @@
 //! The layer's own grant's token, refreshed ahead of expiry by a single minter.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
@@ -12,29 +13,52 @@ use crate::member::{MemberGrant, Signed};
 
 use super::minted::{Clocks, Granted, Minted, Now, RefreshPolicy};
 use crate::skew::MintTimes;
-use std::num::NonZeroU64;
 
 thread_local! {
-    /// This thread's own copy of the layer's own token, which every request of a
-    /// member layer sends. Clones of one shared header value all bump one reference
-    /// count, which threads sending at once would fight over; a copy per thread keeps
-    /// that hot path free of shared writes. The per-request cache does not use it:
+    /// This thread's own copy of a member layer's own token, which every request
+    /// of that layer sends. Clones of one shared header value all bump one
+    /// reference count, which threads sending at once would fight over; a copy per
+    /// thread keeps that hot path free of shared writes, and holding the token
+    /// itself spares it loading the slot. The per-request cache does not use it:
     /// requests alternating between members would re-copy the header every time.
-    static THREAD_COPY: RefCell<Option<((u64, NonZeroU64), HeaderValue)>> = const { RefCell::new(None) };
+    static THREAD_COPY: RefCell<Option<ThreadCopy>> = const { RefCell::new(None) };
+}
+
+/// A thread's copy of the token a layer (named in the token) last sent from it.
+struct ThreadCopy {
+    minted: Arc<Minted>,
+    authorization: HeaderValue,
+}
+
+/// What this thread's copy answers a request sent at `now` by the layer whose
+/// slot holds the token minted as `current`: the token, unless the copy is of
+/// another token (or another layer's) or the token is due.
+#[inline]
+fn from_thread_copy(layer: u64, current: u64, now: Now<'_>) -> Option<Granted> {
+    THREAD_COPY.with_borrow(|copy| {
+        let ThreadCopy {
+            minted,
+            authorization,
+        } = copy.as_ref()?;
+        let sent = minted.sent();
+        (sent.layer == layer && sent.id.get() == current && !minted.due(now))
+            .then(|| minted.granted(authorization.clone(), now))
+    })
 }
 
 /// This thread's copy of `minted`'s header, made once per token and sharing no
 /// reference count with any other thread's, as a request sent at `now` gets it.
-/// Keyed by layer and id, so that one layer's token is never sent for another's.
-fn thread_copy(minted: &Minted, now: Now<'_>) -> Granted {
-    let key = (minted.sent().layer, minted.id);
+fn thread_copy(minted: &Arc<Minted>, now: Now<'_>) -> Granted {
     let authorization = THREAD_COPY.with_borrow_mut(|copy| match copy {
-        Some((copied, value)) if *copied == key => value.clone(),
+        Some(copy) if Arc::ptr_eq(&copy.minted, minted) => copy.authorization.clone(),
         _ => {
             let mut value = HeaderValue::from_bytes(minted.authorization().as_bytes())
                 .expect("a header value's bytes make a valid header value");
             value.set_sensitive(true);
-            *copy = Some((key, value.clone()));
+            *copy = Some(ThreadCopy {
+                minted: Arc::clone(minted),
+                authorization: value.clone(),
+            });
             value
         }
     });
@@ -45,8 +69,11 @@ fn thread_copy(minted: &Minted, now: Now<'_>) -> Granted {
 /// reads, and only for that grant.
 #[derive(Debug, Default)]
 pub(crate) struct TokenSlot {
-    /// Lock-free reads on the hot path, so threads sending requests never contend.
+    /// Lock-free reads when a thread's copy is not of the current token.
     current: ArcSwapOption<Minted>,
+    /// The id of `current`, stored after it: a thread whose copy has this id
+    /// (and this layer) sends its copy without loading `current`. Zero: none yet.
+    current_id: AtomicU64,
     /// Held while minting so that concurrent requests on a stale token mint once.
     minting: Mutex<()>,
 }
@@ -70,8 +97,13 @@ impl TokenSlot {
         grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant, MintTimes, bool) -> Result<Signed>,
     ) -> Result<Granted> {
+        let now = clocks.read_coarse();
+        let current = self.current_id.load(Ordering::Acquire);
+        if let Some(granted) = from_thread_copy(clocks.mint_ids.layer, current, now) {
+            events::layer_token_hit();
+            return Ok(granted);
+        }
         if let Some(minted) = &*self.current.load() {
-            let now = clocks.read_coarse();
             if !minted.due(now) {
                 events::layer_token_hit();
                 return Ok(thread_copy(minted, now));
@@ -96,7 +128,9 @@ impl TokenSlot {
             Ok(token) => {
                 let minted = Minted::new(token, clocks.mint_ids, now, policy);
                 let granted = minted.granted(minted.authorization().clone(), now);
+                let id = minted.id.get();
                 self.current.store(Some(Arc::new(minted)));
+                self.current_id.store(id, Ordering::Release);
                 Ok(granted)
             }
             // A failed refresh keeps a token that is still valid.
@@ -128,6 +162,25 @@ mod tests {
         // And time passing alone still retires it.
         slot.clock.advance(4 * MINUTE);
         assert_ne!(slot.send(&grant).unwrap(), second);
+    }
+
+    /// Two layers sending from one thread each send their own token: the
+    /// thread's copy of one layer's token is never taken for the other's, even
+    /// when both minted under the same id.
+    #[test]
+    fn layers_sending_from_one_thread_each_send_their_own_token() {
+        let (one, other) = (Fixture::layers_own(), Fixture::layers_own());
+        let (first_grant, second_grant) = (
+            MemberGrant::member("mem_1").ttl(5 * MINUTE),
+            MemberGrant::member("mem_2").ttl(5 * MINUTE),
+        );
+        let first = one.send(&first_grant).unwrap();
+        let second = other.send(&second_grant).unwrap();
+        assert_ne!(first, second);
+        for _ in 0..3 {
+            assert_eq!(one.send(&first_grant).unwrap(), first);
+            assert_eq!(other.send(&second_grant).unwrap(), second);
+        }
     }
 
     /// Each thread gets its own copy of the header, made once per token.
