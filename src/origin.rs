@@ -234,9 +234,6 @@ impl Origin {
     }
 }
 
-/// Whether two hosts (or `host:port`s) are the same, ignoring ASCII case: exact
-/// bytes first, since request URIs are nearly always written in lowercase, and
-/// lengths before either.
 impl Origin {
     /// Whether `target`, not this origin, is this loopback origin spelled another
     /// way (`localhost`, `127.0.0.1`, `[::1]`) with the same scheme and port: a
@@ -257,6 +254,9 @@ impl Origin {
     }
 }
 
+/// Whether two hosts (or `host:port`s) are the same, ignoring ASCII case: exact
+/// bytes first, since request URIs are nearly always written in lowercase, and
+/// lengths before either.
 #[inline(always)]
 fn same_host(a: &str, b: &str) -> bool {
     a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))

@@ -72,8 +72,15 @@ fn the_layers_own_grant_is_checked_when_built() {
     // 24 hours is allowed, but not with `iat` backdated: exp − iat is over 24 hours.
     let day = MemberGrant::member(PATIENT).ttl(24 * HOUR);
     assert!(SourceAuthLayer::member(signer.clone(), day.clone()).is_ok());
-    let backdated = signer.iat_backdate(Duration::from_secs(5));
-    assert_eq!(refused(&backdated, day), ErrorKind::InvalidExpiry);
+    let backdated = signer.clone().iat_backdate(Duration::from_secs(5));
+    assert_eq!(refused(&backdated, day.clone()), ErrorKind::InvalidExpiry);
+    // Nor with such a signer given afterwards, in place of the one it was built with.
+    let replaced = SourceAuthLayer::member(signer.clone(), day)
+        .unwrap()
+        .signer(backdated)
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(replaced.kind(), ErrorKind::InvalidExpiry);
     // At the signer's clock: a fixed expiry still ahead of it is fine.
     let clock = clock();
     let at_clock = TokenSigner::new(api_key()).with_clock(clock.clone());

@@ -338,7 +338,9 @@ impl SourceAuthLayer {
     /// A layer built from a [`RotatingKey`] refuses a signer with a fixed key
     /// ([`ErrorKind::SignerNotRotating`]): it
     /// would keep signing with the old key after [`RotatingKey::rotate`]. Give it
-    /// `TokenSigner::rotating(keys.clone())`.
+    /// `TokenSigner::rotating(keys.clone())`. A layer built with
+    /// [`member`](Self::member) checks its grant again against the new signer,
+    /// as `member` did, and refuses it with the error signing gives.
     pub fn signer(self, signer: TokenSigner) -> Result<Self> {
         if matches!(
             self.config.credential,
@@ -351,6 +353,11 @@ impl SourceAuthLayer {
                  fixed key, which would keep signing with the old key after a rotation; give it \
                  `TokenSigner::rotating(keys.clone())`",
             ));
+        }
+        // The layer's own grant was checked against the signer it was built with;
+        // this one may sign it differently (`iat_backdate`, its clock).
+        if let DefaultCredential::MemberGrant(grant) = &self.config.credential {
+            signer.check(grant)?;
         }
         Ok(self.reconfigure(|config| {
             config.source_clock = signer.source_clock().clone();
