@@ -396,6 +396,39 @@ async fn a_raw_path_with_dot_segments_gets_404_not_the_principal() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// A request authenticated and then answered 404 (an unregistered method or
+/// path, or a dot segment) is recorded with who sent it, as a 403 is.
+#[tokio::test]
+async fn a_principal_answered_404_is_recorded() {
+    let mock = mock().await;
+    let (status, _) = call(&mock, Method::POST, "/v1/unregistered").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = raw(
+        &mock,
+        &format!(
+            "GET /v1/../members HTTP/1.1\r\nHost: mock\r\nAuthorization: Bearer {SECRET}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert!(
+            matches!(
+                &request.outcome,
+                Outcome::Rejected { status, code: "not_found", principal: Some(principal) }
+                    if *status == StatusCode::NOT_FOUND && principal.kind == PrincipalKind::ApiKey
+            ),
+            "{request:?}"
+        );
+    }
+    // Without a good credential there is no one to record.
+    let (status, _) = call_as(&mock, Method::POST, "/v1/unregistered", "sk_test_unknown").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(mock.requests()[2].principal(), None);
+}
+
 #[tokio::test]
 async fn the_record_keeps_the_newest_requests_and_closest_survives_the_cap() {
     let mock = mock().await;

@@ -309,7 +309,7 @@ impl Shared {
         };
         // No resource has a `.` or `..` segment: Source would not answer one.
         if path.split('/').any(|segment| matches!(segment, "." | "..")) {
-            return Err(not_found());
+            return Err(not_found().sent_by(principal));
         }
         match self.responses_mut().serve(method, path, &principal) {
             Some(Served::Response(canned)) => Ok(Reply {
@@ -325,7 +325,7 @@ impl Shared {
                 principal,
                 canned: None,
             }),
-            None => Err(not_found()),
+            None => Err(not_found().sent_by(principal)),
         }
     }
 }

@@ -89,7 +89,8 @@ pub enum Outcome {
         /// The `code` in the error body, such as `token_expired`.
         code: &'static str,
         /// Who the request was authenticated as, when it was and was refused
-        /// all the same (403 `no_active_relationship`, `principal_not_allowed`).
+        /// all the same (403 `no_active_relationship`, `principal_not_allowed`;
+        /// 404 `not_found`).
         principal: Option<Principal>,
     },
     /// Failed on purpose by [`MockSource::fail_next`](super::MockSource::fail_next),
@@ -145,7 +146,7 @@ pub const MAX_RECORDED_REQUESTS: usize = 1000;
 
 impl RecordedRequest {
     /// The principal, whenever the request was authenticated: answered, or
-    /// refused with 403 all the same.
+    /// refused with 403 or 404 all the same.
     pub fn principal(&self) -> Option<&Principal> {
         match &self.outcome {
             Outcome::Authenticated(principal) => Some(principal),

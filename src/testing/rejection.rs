@@ -69,6 +69,13 @@ impl Rejection {
         }
     }
 
+    /// The same refusal, of a request that `principal` sent with a good
+    /// credential: the record says who it was.
+    pub(crate) fn sent_by(mut self, principal: Principal) -> Self {
+        self.principal = Some(Box::new(principal));
+        self
+    }
+
     /// The error body with this request's id; 401s also say which schemes work.
     pub(crate) fn into_response(self, request_id: &str) -> Response {
         error_response(
