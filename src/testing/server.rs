@@ -341,8 +341,10 @@ impl MockSource {
     /// one unmet, with the requests that came closest (the same path with
     /// another method; the same method with a path that differs by a trailing
     /// slash, by case, or in one segment; and the same route refused). The
-    /// closest requests are judged from every route requested, even once the
-    /// requests themselves were dropped from the record.
+    /// closest requests are judged from the first 1,024 distinct methods and
+    /// paths requested (later ones still count for routes already known, so
+    /// memory stays bounded), even once the requests themselves were dropped
+    /// from the record.
     ///
     /// A mock dropped with unmet expectations panics with the same list, as
     /// wiremock's does, unless `verify` was called or the thread is already
