@@ -84,10 +84,11 @@ impl TokenSlot {
     /// unless the cached one is fresh.
     ///
     /// On the hot path the token was minted for this very grant, so it satisfies
-    /// it, and only [`Minted::due`] is asked, with the wall clock read coarsely
-    /// (BENCHMARKS.md has the cost): after a suspend or an NTP step forward the
-    /// wall clock is what says Source's `exp` has come, while the monotonic clock
-    /// has not moved. Minting and the failed-refresh fallback read both precisely.
+    /// it, and only [`Minted::due`] is asked, with both clocks read coarsely
+    /// (BENCHMARKS.md has the cost), usually of this thread's copy: after a
+    /// suspend or an NTP step forward the wall clock is what says Source's `exp`
+    /// has come, while the monotonic clock has not moved. Minting and the
+    /// failed-refresh fallback read both precisely.
     ///
     /// Returns the header, which token it is, and when the cache was asked.
     pub(crate) fn authorization(
