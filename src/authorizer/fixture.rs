@@ -137,7 +137,17 @@ impl Fixture {
         grant: &MemberGrant,
         sign: impl FnOnce(&MemberGrant, MintTimes, bool) -> Result<Signed>,
     ) -> Result<(HeaderValue, NonZeroU64)> {
-        let clocks = self.clocks();
+        self.send_reading(self.clocks(), grant, sign)
+    }
+
+    /// Sends a request for `grant` that read `clocks`, signing with `sign` if it
+    /// must; also returns the id of the token sent.
+    pub(super) fn send_reading(
+        &self,
+        clocks: Clocks<'_>,
+        grant: &MemberGrant,
+        sign: impl FnOnce(&MemberGrant, MintTimes, bool) -> Result<Signed>,
+    ) -> Result<(HeaderValue, NonZeroU64)> {
         let granted = match &self.store {
             Store::LayersOwn(slot) => slot.authorization(clocks, &self.policy, grant, sign),
             Store::PerRequest(cache) => cache.authorization(clocks, &self.policy, grant, sign),

@@ -46,22 +46,17 @@ fn from_thread_copy(layer: u64, current: u64, now: Now<'_>) -> Option<Granted> {
     })
 }
 
-/// This thread's copy of `minted`'s header, made once per token and sharing no
-/// reference count with any other thread's, as a request sent at `now` gets it.
+/// Makes this thread's copy of `minted`'s header, sharing no reference count
+/// with any other thread's, and sends it at `now`. Its later requests send the
+/// copy ([`from_thread_copy`]) while `minted` is current and not due.
 fn thread_copy(minted: &Arc<Minted>, now: Now<'_>) -> Granted {
-    let authorization = THREAD_COPY.with_borrow_mut(|copy| match copy {
-        Some(copy) if Arc::ptr_eq(&copy.minted, minted) => copy.authorization.clone(),
-        _ => {
-            let mut value = HeaderValue::from_bytes(minted.authorization().as_bytes())
-                .expect("a header value's bytes make a valid header value");
-            value.set_sensitive(true);
-            *copy = Some(ThreadCopy {
-                minted: Arc::clone(minted),
-                authorization: value.clone(),
-            });
-            value
-        }
-    });
+    let mut authorization = HeaderValue::from_bytes(minted.authorization().as_bytes())
+        .expect("a header value's bytes make a valid header value");
+    authorization.set_sensitive(true);
+    THREAD_COPY.set(Some(ThreadCopy {
+        minted: Arc::clone(minted),
+        authorization: authorization.clone(),
+    }));
     minted.granted(authorization, now)
 }
 
@@ -145,7 +140,8 @@ impl TokenSlot {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::{Fixture, MINUTE};
+    use super::super::fixture::{Fixture, MINUTE, SECOND};
+    use super::super::minted::Clocks;
     use crate::{Clock, MemberGrant};
     use http::HeaderValue;
 
@@ -182,6 +178,31 @@ mod tests {
             assert_eq!(one.send(&first_grant).unwrap(), first);
             assert_eq!(other.send(&second_grant).unwrap(), second);
         }
+    }
+
+    /// A request whose reading of the key's generation predates a rotation
+    /// reaches the slot after another request replaced the token: it sends the
+    /// current token, never its thread's copy of the replaced one, which its
+    /// stale reading would not call due.
+    #[test]
+    fn a_thread_never_sends_its_copy_of_a_replaced_token() {
+        let grant = MemberGrant::member("mem_1").ttl(5 * MINUTE);
+        let slot = Fixture::layers_own();
+        let sign = |grant: &MemberGrant, times, _| slot.sign(grant, times);
+        let first = slot.send(&grant).unwrap();
+        // This thread's copy of the first token.
+        assert_eq!(slot.send(&grant).unwrap(), first);
+        let stale = slot.clocks();
+        // Read after a rotation: the first token is due, and a second replaces it.
+        let rotated = Clocks {
+            key_generation: stale.key_generation + 1,
+            ..slot.clocks()
+        };
+        slot.clock.advance(SECOND);
+        let (second, _) = slot.send_reading(rotated, &grant, sign).unwrap();
+        assert_ne!(second, first);
+        let (sent, _) = slot.send_reading(stale, &grant, sign).unwrap();
+        assert_eq!(sent, second);
     }
 
     /// Each thread gets its own copy of the header, made once per token.
