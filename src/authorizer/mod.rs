@@ -547,3 +547,61 @@ impl fmt::Debug for Authorizer {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, feature = "reqwest"))]
+mod tests {
+    use super::*;
+
+    fn with(insert: impl FnOnce(&mut Extensions)) -> Extensions {
+        let mut extensions = Extensions::new();
+        insert(&mut extensions);
+        extensions
+    }
+
+    /// reqwest's and reqwest-middleware's maps may both hold the request's
+    /// credential: the same one (a probe included) is that credential, two
+    /// different ones are refused.
+    #[test]
+    fn the_same_credential_in_both_maps_is_one_and_two_different_are_refused() {
+        let grant = |member: &str| MemberGrant::member(member);
+        let probe = with(|map| {
+            map.insert(ClockProbe);
+        });
+        let asked = |first: &Extensions, second: &Extensions| {
+            Requested::from_either(first, second).map(|requested| match requested {
+                Some(Requested::Probe) => "probe",
+                Some(Requested::Grant(_)) => "grant",
+                Some(Requested::Token(_)) => "token",
+                None => "none",
+            })
+        };
+        assert_eq!(asked(&probe, &probe).unwrap(), "probe");
+        assert_eq!(asked(&probe, &Extensions::new()).unwrap(), "probe");
+        let one = with(|map| {
+            map.insert(grant("mem_1"));
+        });
+        let other = with(|map| {
+            map.insert(grant("mem_2"));
+        });
+        assert_eq!(asked(&one, &one.clone()).unwrap(), "grant");
+        let signer = TokenSigner::new(fixture::key());
+        let token = |member: &str| {
+            let token = signer.sign(&grant(member)).unwrap();
+            with(|map| {
+                map.insert(token);
+            })
+        };
+        let (token_one, token_other) = (token("mem_1"), token("mem_2"));
+        assert_eq!(asked(&token_one, &token_one.clone()).unwrap(), "token");
+        for (first, second) in [
+            (&one, &other),
+            (&one, &probe),
+            (&probe, &other),
+            (&token_one, &token_other),
+            (&token_one, &one),
+        ] {
+            let refused = asked(first, second).unwrap_err();
+            assert_eq!(refused.kind(), ErrorKind::ConflictingCredentials);
+        }
+    }
+}
