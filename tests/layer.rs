@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{SECRET, api_key, bearer_claims, clock};
-use http::header::AUTHORIZATION;
+use http::header::{ACCEPT, AUTHORIZATION};
 use http::{HeaderMap, Request, Response};
 use source_auth::{
     Clock, Error, ErrorKind, ManualClock, MemberClaims, MemberGrant, MemberToken, SourceAuthLayer,
@@ -135,7 +135,11 @@ async fn precedence_table() {
     let clock = clock();
     let layer = key_layer(&clock);
     let send = async |url: &str, callers_header: bool, token: bool, grant: bool| {
-        let mut request = Request::get(url).body(()).unwrap();
+        // Headers of the caller's own other than `Authorization` change nothing.
+        let mut request = Request::get(url)
+            .header(ACCEPT, "application/json")
+            .body(())
+            .unwrap();
         if callers_header {
             request
                 .headers_mut()

@@ -207,3 +207,28 @@ fn find(layer: u64) -> Option<Arc<Authorizer>> {
         .get(&layer)
         .and_then(Weak::upgrade)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::key;
+    use super::*;
+    use crate::SourceAuthLayer;
+
+    /// A dropped layer leaves the directory, so a process that builds many
+    /// layers (one per test, or per tenant) does not grow it for ever.
+    #[test]
+    fn a_dropped_layer_leaves_the_directory() {
+        let layer = SourceAuthLayer::new(key());
+        let number = layer.authorizer().mint_ids.layer;
+        let listed = || {
+            LAYERS
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(&number)
+        };
+        assert!(listed());
+        assert!(find(number).is_some());
+        drop(layer);
+        assert!(!listed());
+    }
+}
