@@ -353,3 +353,105 @@ mod tests {
         );
     }
 }
+
+#[cfg(all(test, feature = "tracing"))]
+mod traced {
+    use std::io;
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::UNIX_EPOCH;
+
+    use http::Request;
+    use http::header::AUTHORIZATION;
+    use tower::{Layer, Service, service_fn};
+
+    use super::*;
+    use crate::skew::{Sample, SourceClock};
+    use crate::{ApiKey, SourceAuthLayer};
+
+    /// What the events `run` emits on this thread print, every level included.
+    fn printed(run: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Printed(Arc<Mutex<Vec<u8>>>);
+        impl io::Write for Printed {
+            fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+                let mut printed = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                printed.extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let printed = Printed::default();
+        let writer = printed.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let bytes = printed
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        String::from_utf8(bytes).expect("UTF-8")
+    }
+
+    /// The estimate reports a move, a contradiction and, once, an offset beyond
+    /// what it corrects for.
+    #[test]
+    fn the_estimate_reports_what_it_learns() {
+        let at = |seconds| UNIX_EPOCH + Duration::from_secs(seconds);
+        let clock = SourceClock::new();
+        let learned = printed(|| {
+            clock.observe(&Sample::instant(at(1000), at(1600)));
+        });
+        assert!(
+            learned.contains("INFO") && learned.contains("now signs on Source's clock"),
+            "{learned}"
+        );
+        let contradicted = printed(|| {
+            clock.observe(&Sample::instant(at(2000), at(1997)));
+        });
+        assert!(
+            contradicted.contains("contradicts the estimate"),
+            "{contradicted}"
+        );
+        let beyond = || {
+            printed(|| {
+                clock.observe(&Sample::instant(at(10_000), at(20_000)));
+            })
+        };
+        let first = beyond();
+        assert!(
+            first.contains("WARN") && first.contains("beyond the 3600 s"),
+            "{first}"
+        );
+        assert!(!beyond().contains("WARN"), "reported once");
+    }
+
+    /// A request left alone, and a caller's own header kept, are traced.
+    #[test]
+    fn requests_the_layer_leaves_alone_are_traced() {
+        let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef").unwrap();
+        let mut service = SourceAuthLayer::new(key).layer(service_fn(|_: Request<()>| async {
+            Ok::<_, io::Error>(http::Response::new(()))
+        }));
+        let elsewhere = printed(|| {
+            drop(service.call(Request::get("https://example.com/v1").body(()).unwrap()));
+        });
+        assert!(
+            elsewhere.contains("TRACE") && elsewhere.contains("not for Source's origin"),
+            "{elsewhere}"
+        );
+        let own = printed(|| {
+            let request = Request::get("https://api.sourcehealth.com/v1")
+                .header(AUTHORIZATION, "Bearer mine")
+                .body(())
+                .unwrap();
+            drop(service.call(request));
+        });
+        assert!(own.contains("kept the caller's own Authorization"), "{own}");
+    }
+}
