@@ -88,6 +88,38 @@ fn the_layers_own_grant_is_checked_when_built() {
     assert!(SourceAuthLayer::member(at_clock, fixed).is_ok());
 }
 
+/// A layer that sends a `RotatingKey` refuses a signer with a fixed key, which
+/// would go on signing with the old key after a rotation; a signer on the same
+/// keys is taken, and so is a fixed signer on a layer with a fixed key.
+#[test]
+fn a_rotating_layer_takes_only_a_rotating_signer() {
+    let keys = RotatingKey::new(api_key());
+    let fixed = SourceAuthLayer::rotating_key(keys.clone())
+        .signer(TokenSigner::new(api_key()))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(fixed.kind(), ErrorKind::SignerNotRotating);
+    assert!(
+        fixed.to_string().contains("TokenSigner::rotating"),
+        "{fixed}"
+    );
+    assert!(
+        SourceAuthLayer::rotating_key_basic(keys.clone())
+            .signer(TokenSigner::new(api_key()))
+            .is_err()
+    );
+    assert!(
+        SourceAuthLayer::rotating_key(keys.clone())
+            .signer(TokenSigner::rotating(keys))
+            .is_ok()
+    );
+    assert!(
+        SourceAuthLayer::new(api_key())
+            .signer(TokenSigner::new(api_key()))
+            .is_ok()
+    );
+}
+
 /// `TokenIssuer::new(signer.iat_backdate(5 s), config.ttl(24 h))` used to pass,
 /// and then every extraction failed with a 500.
 #[test]
