@@ -986,6 +986,27 @@ mod tests {
         assert_eq!(times.now, at(1021, 0));
     }
 
+    /// A step back first undoes an unsettled step forward, and only what is left
+    /// of it moves the estimate.
+    #[test]
+    fn a_step_back_first_undoes_an_unsettled_step_forward() {
+        let clock = SourceClock::new();
+        let base = Instant::now();
+        assert!(clock.observe(&sample(base, 0, 0, at(1000, 0))));
+        let on = |seconds| base + Duration::from_secs(seconds);
+        // Ten seconds on, the wall clock runs 300 s ahead: `iat` goes 300 s back.
+        let times = clock.mint_times(at(1310, 0), on(10));
+        assert_eq!((times.now, times.iat), (at(1310, 0), at(1010, 0)));
+        // Then it steps back 100 s: 200 s are still unsettled, the bound stays.
+        let times = clock.mint_times(at(1220, 0), on(20));
+        assert_eq!(clock.offset(), ms(0));
+        assert_eq!((times.now, times.iat), (at(1220, 0), at(1020, 0)));
+        // Then back 300 s more: 200 s undo the rest, 100 s move the bound.
+        let times = clock.mint_times(at(930, 0), on(30));
+        assert_eq!(clock.offset(), ms(100_000));
+        assert_eq!((times.now, times.iat), (at(1030, 0), at(1030, 0)));
+    }
+
     /// A bound is applied while both ends are within the hour, the hour itself
     /// included, and not once either end passes it.
     #[test]
