@@ -403,6 +403,12 @@ mod traced {
     #[test]
     fn the_estimate_reports_what_it_learns() {
         let at = |seconds| UNIX_EPOCH + Duration::from_secs(seconds);
+        // A move of three seconds is not worth a line; more is.
+        let close = SourceClock::new();
+        let moved = printed(|| {
+            close.observe(&Sample::instant(at(1000), at(1003)));
+        });
+        assert!(!moved.contains("now signs on Source's clock"), "{moved}");
         let clock = SourceClock::new();
         let learned = printed(|| {
             clock.observe(&Sample::instant(at(1000), at(1600)));

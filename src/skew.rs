@@ -937,10 +937,51 @@ mod tests {
             sent: base + Duration::from_millis(kept_ms),
             received: base + Duration::from_millis(kept_ms),
             received_wall: at(1000, kept_ms),
-            date: at(1000, kept_ms) + Duration::from_secs(5),
+            date: at(1000, kept_ms) + Duration::from_millis(1500),
         };
+        // It overlaps the old bound, but does not narrow it: it alone holds.
+        let epoch = clock.epoch();
         assert!(clock.observe(&much_later));
+        assert_eq!(clock.bound().earliest(), ms(1500));
         assert_eq!(clock.bound().width(), Duration::from_secs(1));
+        assert_ne!(clock.epoch(), epoch);
+    }
+
+    /// The first sample replaces the local clock, which was only assumed:
+    /// tokens minted on it are due (a new epoch) unless it turns out right.
+    #[test]
+    fn a_first_sample_restarts_the_estimate_only_if_the_local_clock_was_wrong() {
+        let right = SourceClock::new();
+        let epoch = right.epoch();
+        assert!(right.observe(&Sample::instant(at(1000, 0), at(1000, 0))));
+        assert_eq!(right.epoch(), epoch);
+        let wrong = SourceClock::new();
+        let epoch = wrong.epoch();
+        assert!(wrong.observe(&Sample::instant(at(1000, 0), at(1600, 0))));
+        assert_ne!(wrong.epoch(), epoch);
+    }
+
+    /// After a jump of the local clock the next sample alone holds, even where
+    /// it agrees with the kept bound, which the jump made unreliable.
+    #[test]
+    fn after_a_jump_the_next_sample_restarts_the_estimate() {
+        let clock = SourceClock::new();
+        let base = Instant::now();
+        assert!(clock.observe(&sample(base, 0, 0, at(1000, 0))));
+        let on = |seconds| base + Duration::from_secs(seconds);
+        // A suspend: the wall clock, and Source's, 300 s ahead of the monotonic.
+        clock.mint_times(at(1310, 0), on(10));
+        let epoch = clock.epoch();
+        let after = Sample {
+            sent: on(11),
+            received: on(11),
+            received_wall: at(1311, 0),
+            date: at(1311, 0),
+        };
+        assert!(clock.observe(&after));
+        assert_ne!(clock.epoch(), epoch);
+        let times = clock.mint_times(at(1311, 0), on(11));
+        assert_eq!((times.now, times.iat), (at(1311, 0), at(1311, 0)));
     }
 
     /// A wall clock stepped back moves the estimate by as much; one that ran
