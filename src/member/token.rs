@@ -100,3 +100,24 @@ impl fmt::Debug for MemberToken {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{ApiKey, MemberGrant, TokenSigner};
+
+    /// `Debug` names the type and the claims, and never shows the token.
+    #[test]
+    fn debug_shows_the_claims_never_the_token() {
+        let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef").unwrap();
+        let token = TokenSigner::new(key)
+            .sign(&MemberGrant::member("mem_1"))
+            .unwrap();
+        let debug = format!("{token:?}");
+        assert!(debug.starts_with("MemberToken {"), "{debug}");
+        assert!(
+            debug.contains("[REDACTED]") && debug.contains("mem_1"),
+            "{debug}"
+        );
+        assert!(!debug.contains(token.as_str()), "{debug}");
+    }
+}
