@@ -120,4 +120,20 @@ mod tests {
         );
         assert!(!debug.contains(token.as_str()), "{debug}");
     }
+
+    /// A token's first response is claimed once, by whichever request gets it.
+    #[test]
+    fn the_first_response_to_a_token_is_claimed_once() {
+        let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef").unwrap();
+        let token = TokenSigner::new(key)
+            .sign(&MemberGrant::member("mem_1"))
+            .unwrap();
+        let clone = token.clone();
+        assert!(
+            token.first_response().claim(),
+            "a new estimate's first token"
+        );
+        assert!(!clone.first_response().claim());
+        assert!(!token.first_response().claim());
+    }
 }
