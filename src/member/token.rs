@@ -103,15 +103,21 @@ impl fmt::Debug for MemberToken {
 
 #[cfg(test)]
 mod tests {
+    use super::MemberToken;
     use crate::{ApiKey, MemberGrant, TokenSigner};
+
+    /// A token for `mem_1`, the first its new signer signs.
+    fn signed() -> MemberToken {
+        let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef").unwrap();
+        TokenSigner::new(key)
+            .sign(&MemberGrant::member("mem_1"))
+            .unwrap()
+    }
 
     /// `Debug` names the type and the claims, and never shows the token.
     #[test]
     fn debug_shows_the_claims_never_the_token() {
-        let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef").unwrap();
-        let token = TokenSigner::new(key)
-            .sign(&MemberGrant::member("mem_1"))
-            .unwrap();
+        let token = signed();
         let debug = format!("{token:?}");
         assert!(debug.starts_with("MemberToken {"), "{debug}");
         assert!(
@@ -124,10 +130,7 @@ mod tests {
     /// A token's first response is claimed once, by whichever request gets it.
     #[test]
     fn the_first_response_to_a_token_is_claimed_once() {
-        let key = ApiKey::new("key_test1", "sk_test_0123456789abcdef0123456789abcdef").unwrap();
-        let token = TokenSigner::new(key)
-            .sign(&MemberGrant::member("mem_1"))
-            .unwrap();
+        let token = signed();
         let clone = token.clone();
         assert!(
             token.first_response().claim(),
